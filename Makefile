@@ -1,0 +1,30 @@
+# The two commands a user needs: `make demo` and `make test`. Both create .venv when it is
+# missing and install the project into it; the install is redone only when pyproject.toml
+# changes (the stamp file records the last install).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: test demo install browser clean-demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Headless Chromium + chromedriver for the notebook browser test (Debian packages, needs root).
+browser:
+	@bash .ci/install_browser.sh
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/streid demo
+
+clean-demo:
+	$(BIN)/streid demo --fresh

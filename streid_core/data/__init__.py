@@ -1,0 +1,1 @@
+"""Data: dataset formats, records, images, keypoints, pose maps, samplers, transforms, synthetic data."""

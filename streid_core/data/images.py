@@ -1,0 +1,67 @@
+"""Read images from files or from the single-file HDF5 variant of DanceReID.
+
+A record's path is either a plain file path or "<file.h5>::<dataset path inside the file>"
+(for example "DanceReID.h5::dataset/images/0001_000005.jpg"), the HDF5 entry holding the
+encoded JPEG bytes.
+"""
+from __future__ import annotations
+
+import io
+import threading
+
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import StreidError
+
+H5_SEPARATOR = "::"
+
+_h5_handles: dict[str, object] = {}
+_h5_lock = threading.Lock()
+
+
+def h5_path(h5_file: str, key: str) -> str:
+    return f"{h5_file}{H5_SEPARATOR}{key}"
+
+
+def _h5_entry(path: str):
+    import h5py  # imported lazily: only the HDF5 variant needs it
+
+    file_name, key = path.split(H5_SEPARATOR, 1)
+    with _h5_lock:
+        handle = _h5_handles.get(file_name)
+        if handle is None:
+            try:
+                handle = h5py.File(file_name, "r")
+            except OSError as exc:
+                raise StreidError(f"{file_name}: cannot open HDF5 file ({exc}); check the -h5 dataset file") from None
+            _h5_handles[file_name] = handle
+        try:
+            return handle[key][()]
+        except KeyError:
+            raise StreidError(f"{file_name}: no entry {key!r}; the HDF5 file and meta.json disagree") from None
+
+
+def read_h5_array(path: str):
+    """The array stored at "<file.h5>::<key>" (poses in the -h5 DanceReID variant)."""
+    return _h5_entry(path)
+
+
+def read_image_bytes(path: str) -> bytes:
+    if H5_SEPARATOR in path:
+        return bytes(_h5_entry(path))
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise StreidError(f"{path}: cannot read image ({exc.strerror}); check the dataset folder") from None
+
+
+def load_image(path: str) -> Image.Image:
+    """Decode an image fully into RGB; a corrupt or truncated file is a StreidError naming it."""
+    data = read_image_bytes(path)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()  # forces a full decode so truncated files fail here, not later
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise StreidError(f"{path}: corrupt or truncated image ({exc}); replace or delete this file") from None
+    return image.convert("RGB")

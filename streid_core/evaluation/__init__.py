@@ -1,0 +1,1 @@
+"""Evaluation: metrics and protocols, re-ranking, feature extraction, export."""

@@ -1,0 +1,1 @@
+"""Networks: the re-ID encoder, the pose-guided generator and the two discriminators."""

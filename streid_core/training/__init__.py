@@ -1,0 +1,1 @@
+"""Trainers (baseline and ST-ReIDNet), checkpoints, logging, distributed helpers."""

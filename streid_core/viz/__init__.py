@@ -1,0 +1,1 @@
+"""Figure makers for notebooks and reports: one module per kind of figure."""
