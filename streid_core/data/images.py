@@ -7,6 +7,7 @@ encoded JPEG bytes.
 from __future__ import annotations
 
 import io
+import os
 import threading
 
 from PIL import Image, UnidentifiedImageError
@@ -15,7 +16,8 @@ from ..errors import StreidError
 
 H5_SEPARATOR = "::"
 
-_h5_handles: dict[str, object] = {}
+# One open handle per (process, file): h5py handles must not cross a fork into DataLoader workers.
+_h5_handles: dict[tuple[int, str], object] = {}
 _h5_lock = threading.Lock()
 
 
@@ -28,13 +30,14 @@ def _h5_entry(path: str):
 
     file_name, key = path.split(H5_SEPARATOR, 1)
     with _h5_lock:
-        handle = _h5_handles.get(file_name)
+        cache_key = (os.getpid(), file_name)
+        handle = _h5_handles.get(cache_key)
         if handle is None:
             try:
                 handle = h5py.File(file_name, "r")
             except OSError as exc:
                 raise StreidError(f"{file_name}: cannot open HDF5 file ({exc}); check the -h5 dataset file") from None
-            _h5_handles[file_name] = handle
+            _h5_handles[cache_key] = handle
         try:
             return handle[key][()]
         except KeyError:
