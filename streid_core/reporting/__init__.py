@@ -1,0 +1,1 @@
+"""Reports: executing the notebooks headless and indexing what they wrote."""

@@ -1,0 +1,165 @@
+"""Run the project's notebooks headless with papermill and index the results.
+
+Each run goes to `reports/<run-name>/`: the executed notebooks (.ipynb and .html), whatever
+figures and metrics they wrote there (every notebook takes an `output_dir` parameter, injected
+here), a merged `metrics.json`, and an `index.html` linking all of it.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_file, write_json
+from ..errors import StreidError
+
+KERNEL = "python3"
+
+
+def notebooks_dir() -> Path:
+    """The notebooks/ folder of the checkout (the package is installed in editable mode)."""
+    here = Path(__file__).resolve().parents[2] / "notebooks"
+    if here.is_dir():
+        return here
+    cwd = Path.cwd() / "notebooks"
+    if cwd.is_dir():
+        return cwd
+    raise StreidError("cannot find the notebooks/ folder; run streid from the project checkout")
+
+
+def available_notebooks() -> list[str]:
+    return sorted(p.stem for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def resolve_notebook(name: str) -> Path:
+    """Accept '01', '01_dataset_exploration', or the file name."""
+    stem = Path(name).stem
+    matches = [n for n in available_notebooks() if n == stem or n.split("_", 1)[0] == stem]
+    if len(matches) != 1:
+        raise StreidError(
+            f"notebook {name!r} not found; choose from {', '.join(available_notebooks())}"
+        )
+    return notebooks_dir() / f"{matches[0]}.ipynb"
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    notebook: Path
+    html: Path
+    seconds: float
+
+
+def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any]) -> NotebookResult:
+    """Execute one notebook into out_dir; a failing cell becomes a StreidError naming it."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / notebook.name
+    params = {"output_dir": str(out_dir), **parameters}
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=params, kernel_name=KERNEL,
+            progress_bar=False, cwd=str(notebook.parent),
+        )
+    except PapermillExecutionError as exc:
+        first_line = exc.source.strip().splitlines()[0] if exc.source.strip() else ""
+        raise StreidError(
+            f"{notebook.name}: cell {_source_cell_number(executed, exc.cell_index)} "
+            f"({first_line!r}) failed: {exc.ename}: "
+            f"{exc.evalue.splitlines()[0] if exc.evalue else ''}; the partial notebook is {executed}"
+        ) from None
+    seconds = time.perf_counter() - start
+    return NotebookResult(notebook.stem, executed, to_html(executed), seconds)
+
+
+def _source_cell_number(executed: Path, index: int) -> int:
+    """1-based position of executed cell `index` in the notebook as the user wrote it
+    (papermill inserts an 'injected-parameters' cell that the user never saw)."""
+    import nbformat
+
+    cells = nbformat.read(executed, as_version=4).cells[:index]
+    injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+    return index - injected + 1
+
+
+def to_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    with atomic_file(target, "w", encoding="utf-8") as handle:
+        handle.write(body)
+    return target
+
+
+def merge_metrics(out_dir: Path) -> dict[str, Any]:
+    """Merge every `*metrics*.json` the notebooks wrote (one key per file stem)."""
+    merged: dict[str, Any] = {}
+    for path in sorted(out_dir.rglob("*metrics*.json")):
+        if path.name == "metrics.json" and path.parent == out_dir:
+            continue
+        try:
+            merged[str(path.relative_to(out_dir).with_suffix(""))] = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+    write_json(out_dir / "metrics.json", merged)
+    return merged
+
+
+def write_index(out_dir: Path, results: list[NotebookResult], title: str) -> Path:
+    figures = sorted(p for p in out_dir.rglob("*") if p.suffix.lower() in {".png", ".gif", ".mp4", ".svg"})
+    rows = "\n".join(
+        f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a> '
+        f'(<a href="{html.escape(r.notebook.name)}">ipynb</a>, {r.seconds:.0f} s)</li>'
+        for r in results
+    )
+    figs = "\n".join(
+        f'<figure><a href="{html.escape(str(p.relative_to(out_dir)))}">'
+        f'<img src="{html.escape(str(p.relative_to(out_dir)))}" style="max-width:420px"></a>'
+        f"<figcaption>{html.escape(str(p.relative_to(out_dir)))}</figcaption></figure>"
+        for p in figures if p.suffix.lower() != ".mp4"
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:.5em}}</style>
+</head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Notebooks</h2><ol>
+{rows}
+</ol>
+<h2>Metrics</h2><p><a href="metrics.json">metrics.json</a></p>
+<h2>Figures</h2>
+{figs}
+</body></html>
+"""
+    index = out_dir / "index.html"
+    with atomic_file(index, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    return index
+
+
+def run_notebooks(
+    names: list[str] | None,
+    parameters: dict[str, Any] | None = None,
+    run_name: str | None = None,
+    reports_root: str | os.PathLike = "reports",
+    per_notebook: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """Execute notebooks (all when `names` is empty) and return the run's index.html."""
+    paths = [resolve_notebook(n) for n in (names or available_notebooks())]
+    run_name = run_name or time.strftime("run-%Y%m%d-%H%M%S")
+    out_dir = Path(reports_root).resolve() / run_name
+    results = []
+    for path in paths:
+        params = {**(parameters or {}), **(per_notebook or {}).get(path.stem, {})}
+        results.append(execute(path, out_dir, params))
+    merge_metrics(out_dir)
+    return write_index(out_dir, results, f"streid report: {run_name}")
