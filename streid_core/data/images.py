@@ -10,6 +10,8 @@ import io
 import os
 import threading
 
+import numpy as np
+
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import StreidError
@@ -51,7 +53,10 @@ def read_h5_array(path: str):
 
 def read_image_bytes(path: str) -> bytes:
     if H5_SEPARATOR in path:
-        return bytes(_h5_entry(path))
+        entry = np.asarray(_h5_entry(path))
+        if entry.dtype == object:  # the release stores each JPEG as a 1-element vlen uint8 dataset
+            entry = entry.reshape(-1)[0]
+        return np.asarray(entry, dtype=np.uint8).tobytes()
     try:
         with open(path, "rb") as handle:
             return handle.read()
