@@ -1,0 +1,175 @@
+"""`streid track` (track people through a video's frames) and `streid track-eval` (score trackers)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+from pathlib import Path
+
+from ..errors import StreidError
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+_SETTING_HELP = {
+    "max_age": "frames a confirmed track may go unmatched and still be re-linked",
+    "n_init": "consecutive matches before a new track is confirmed and reported",
+    "min_iou": "smallest IoU between a predicted box and a detection for a motion match",
+    "appearance_weight": "weight of the cosine distance (vs 1 - IoU) when matching active tracks",
+    "max_appearance_distance": "largest cosine distance allowed when matching an active track",
+    "embedding_momentum": "weight of a track's old embedding in its moving average",
+    "relink_threshold": "largest cosine distance for re-linking a lost track",
+    "relink_margin": "how much closer than any rival a re-link must be (cosine distance)",
+    "relink_radius": "re-link gate radius in track heights for a track just lost",
+    "relink_radius_growth": "added to the re-link gate radius (track heights) per frame lost",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..tracking.config import TrackerConfig
+
+    track = subparsers.add_parser(
+        "track", help="track people in a sequence of frames (MOTChallenge in and out)",
+        description="Track the detections of det.txt through the frames in --frames and write MOTChallenge "
+                    "results (frame,id,x,y,w,h,conf,-1,-1,-1). Appearance comes from a re-ID checkpoint; "
+                    "--checkpoint none tracks by motion alone.",
+    )
+    track.add_argument("--frames", required=True, help="folder of frames named by number (000001.jpg, ...)")
+    track.add_argument("--dets", required=True, help="MOTChallenge det.txt")
+    track.add_argument("--checkpoint", required=True, help="re-ID checkpoint for appearance, or 'none'")
+    track.add_argument("--out", required=True, help="results file to write")
+    track.add_argument("--seqinfo", help="seqinfo.ini giving the number of frames (default: the highest frame number)")
+    track.add_argument("--device", default="auto", help="auto, cpu or cuda for the re-ID model (default auto)")
+    track.add_argument("--min-conf", type=float, default=None,
+                       help="drop detections with a lower confidence (default: keep all)")
+    for field in dataclasses.fields(TrackerConfig):
+        track.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+                           help=f"{_SETTING_HELP[field.name]} (default {field.default})")
+    track.set_defaults(run=run_track)
+
+    evaluate = subparsers.add_parser(
+        "track-eval", help="score tracker results against MOTChallenge ground truth (HOTA, IDF1, MOTA, IDSW)",
+        description="Score one or more trackers' MOTChallenge results against <gt-root>/<seq>/gt/gt.txt and write "
+                    "a comparison table as JSON and markdown.",
+    )
+    evaluate.add_argument("--gt-root", required=True, help="folder holding <seq>/gt/gt.txt and <seq>/seqinfo.ini")
+    evaluate.add_argument("--results", required=True, nargs="+", metavar="NAME=DIR",
+                          help="a tracker's name and its folder of <seq>.txt results; repeat for each tracker")
+    evaluate.add_argument("--out", required=True,
+                          help="table.json or table.md; both files are written side by side")
+    evaluate.add_argument("--no-trackeval", action="store_true",
+                          help="use only streid's own CLEAR-MOT/IDF1 scorer (no HOTA)")
+    evaluate.set_defaults(run=run_track_eval)
+
+
+def _numbered_frames(folder: Path, extension: str | None) -> dict[int, Path]:
+    """{frame number: image path} for the images in `folder` whose name is a number."""
+    if not folder.is_dir():
+        raise StreidError(f"{folder}: frames folder not found; pass the folder of numbered frames (--frames)")
+    suffixes = (extension.lower(),) if extension else _IMAGE_SUFFIXES
+    frames = {}
+    for path in folder.iterdir():
+        if path.suffix.lower() in suffixes and path.stem.isdigit():
+            frames[int(path.stem)] = path
+    return frames
+
+
+def _build_embedder(checkpoint: str, device_name: str):
+    from ..device import resolve_device
+    from ..tracking.reid_embedder import make_reid_embedder
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise StreidError(f"--checkpoint {path}: file not found; pass a re-ID checkpoint, or 'none' for motion only")
+    device = resolve_device(device_name)
+    try:
+        features = importlib.import_module("streid_core.evaluation.features")
+    except ImportError as exc:
+        raise StreidError(f"--checkpoint {path}: re-ID feature extraction is not available in this install ({exc}); "
+                          f"use --checkpoint none") from None
+    try:
+        model, input_size = features.load_encoder(path, device)
+    except StreidError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0]
+        raise StreidError(f"--checkpoint {path}: cannot load a re-ID encoder from it ({type(exc).__name__}: "
+                          f"{reason}); pass a streid re-ID checkpoint") from None
+    height, width = input_size
+    return make_reid_embedder(model, int(height), int(width), device)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..data.images import load_image
+    from ..tracking.mot_format import read_detections, read_seqinfo, write_results
+    from ..tracking.config import TrackerConfig
+    from ..tracking.tracker import Tracker, run_sequence
+
+    config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
+    detections = read_detections(args.dets)
+    seqinfo = read_seqinfo(args.seqinfo) if args.seqinfo else None
+    images = _numbered_frames(Path(args.frames), seqinfo.im_ext if seqinfo else None)
+    if seqinfo:
+        num_frames = seqinfo.seq_length
+    elif images:
+        num_frames = max(images)
+    else:
+        raise StreidError(f"{args.frames}: no numbered images (000001.jpg, ...); pass the sequence's frame folder")
+    last_detected = max(detections, default=0)
+    if last_detected > num_frames:
+        raise StreidError(f"{args.dets}: detections in frame {last_detected}, but the sequence has {num_frames} "
+                          f"frames; check --frames/--seqinfo")
+
+    embedder = None if args.checkpoint.lower() == "none" else _build_embedder(args.checkpoint, args.device)
+    tracker = Tracker(config, embedder)
+    empty = (np.zeros((0, 4)), np.zeros(0))
+
+    def frames():
+        for number in tqdm(range(1, num_frames + 1), desc="track", unit="frame", disable=None):
+            boxes, scores = detections.get(number, empty)
+            if args.min_conf is not None:
+                keep = scores >= args.min_conf
+                boxes, scores = boxes[keep], scores[keep]
+            image = None
+            if embedder is not None and len(boxes):
+                if number not in images:
+                    raise StreidError(f"{args.frames}: no image for frame {number}, which has detections")
+                image = np.asarray(load_image(str(images[number])).convert("RGB"))
+            yield number, image, boxes, scores
+
+    rows = run_sequence(tracker, frames())
+    write_results(args.out, rows)
+    num_ids = len(np.unique(rows[:, 1])) if len(rows) else 0
+    print(f"wrote {len(rows)} boxes of {num_ids} tracks over {num_frames} frames to {args.out}")
+    return 0
+
+
+def _parse_results(pairs: list[str]) -> dict[str, str]:
+    results: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or not name or not folder:
+            raise StreidError(f"--results {pair!r}: expected NAME=DIR, e.g. motion-only=runs/motion")
+        if name in results:
+            raise StreidError(f"--results: the name {name!r} is given twice; give each tracker its own name")
+        results[name] = folder
+    return results
+
+
+def run_track_eval(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_file, write_json
+    from ..tracking.comparison import compare_trackers, render_markdown
+
+    out = Path(args.out)
+    if out.suffix not in (".json", ".md"):
+        raise StreidError(f"--out {out}: name the table file with .json or .md (both are written)")
+    results = _parse_results(args.results)
+    comparison = compare_trackers(args.gt_root, results, use_trackeval=not args.no_trackeval)
+    markdown = render_markdown(comparison)
+    write_json(out.with_suffix(".json"), comparison)
+    with atomic_file(out.with_suffix(".md"), "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    print(markdown, end="")
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 0
