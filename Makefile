@@ -13,7 +13,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,pose]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps mediapipe==0.10.21
 	@touch $(STAMP)
 
 # Headless Chromium + chromedriver for the notebook browser test (Debian packages, needs root).
