@@ -1,0 +1,251 @@
+"""Training speed through streid's real training loop: images/s per iteration and the share of
+time spent waiting for data (goal: under 10 %).
+
+    .venv/bin/python benchmarks/train_speed.py [--task baseline|streidnet] [--archs resnet50 resnet18]
+        [--triplets 16] [--iterations 4] [--workers 2] [--threads N] [--device cpu]
+
+Task "baseline": for each backbone at 256x128 (last stride 1, BN-neck, soft-margin triplet +
+label-smoothed CE, instance sampling, random erasing), iterations run through
+`engine.train_epoch` over the persistent-worker `EpochLoader` (JPEG decoding, random crop,
+eraser, flip in the workers), as `streid baseline` trains. Two runs per backbone:
+  * reference  float32 (channels_last, as the trainer always runs)
+  * bf16       bf16 autocast (--amp bf16)
+The table gives seconds and images per iteration, img/s, the data-wait share and each run's
+speed relative to its backbone's float32 reference. One warm-up epoch of one iteration (worker
+start, allocator) is excluded. Writes reports/bench/train_speed.json atomically.
+
+Task "streidnet": the same two runs of one ST-ReIDNet iteration (the images get COCO-17 pose
+files and videos), each with its time per phase: data wait, E forward, G forward, Di step, Dp
+step, G/E losses, G/E backward, G and E updates (`bench_streidnet`).
+
+Adding a task: write `bench_<task>(args, data) -> list[Row]` and register it in TASKS; `data`
+is the temporary on-disk dataset every task can train on.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streid_core.atomic import write_json  # noqa: E402
+from streid_core.data.preprocessor import ReidImageDataset  # noqa: E402
+from streid_core.data.records import Record  # noqa: E402
+from streid_core.data.samplers import RandomTripletSampler, TripletBatchSampler  # noqa: E402
+from streid_core.training.baseline import BaselineTask  # noqa: E402
+from streid_core.training.config import BaselineConfig  # noqa: E402
+from streid_core.training.engine import RunContext, train_epoch  # noqa: E402
+from streid_core.training.loader import EpochLoader, TrainData  # noqa: E402
+
+HEIGHT, WIDTH = 256, 128
+IMAGES_PER_ID = 8
+
+
+@dataclass
+class BenchData:
+    records: list[Record]
+    labels: dict[int, int]
+
+
+@dataclass
+class Row:
+    task: str
+    arch: str
+    variant: str
+    images_per_iteration: int
+    seconds_per_iteration: float
+    images_per_second: float
+    data_wait_fraction: float
+    speed_vs_reference: float = 1.0
+    phases: dict[str, float] | None = None  # seconds per iteration by phase (tasks that time them)
+
+
+def write_dataset(folder: Path, num_ids: int, seed: int = 0) -> BenchData:
+    """num_ids identities x 8 JPEGs of 128x256: a coloured figure on noise, two cameras."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for pid in range(num_ids):
+        colour = rng.integers(0, 256, 3)
+        for i in range(IMAGES_PER_ID):
+            pixels = rng.integers(0, 256, (HEIGHT, WIDTH, 3)).astype(np.uint8)
+            x0 = 20 + 5 * i
+            pixels[30:240, x0:x0 + 60] = colour
+            path = folder / f"{pid:04d}_c{i % 2}_{i:02d}.jpg"
+            Image.fromarray(pixels).save(path, quality=90)
+            records.append(Record(str(path), pid, i % 2))
+    return BenchData(records, {pid: pid for pid in range(num_ids)})
+
+
+def bench_baseline(args: argparse.Namespace, data: BenchData) -> list[Row]:
+    device = torch.device(args.device)
+    rows = []
+    for arch in args.archs:
+        for variant, amp in (("reference fp32", "off"), ("bf16 autocast", "bf16")):
+            config = BaselineConfig(arch=arch, last_stride=1, use_bn=True, soft_margin=True, label_smoothing=True,
+                                    inst_mode=True, eraser=True, lr=5e-5, amp=amp, device=args.device,
+                                    batch_size=args.triplets, height=HEIGHT, width=WIDTH)
+            torch.manual_seed(0)
+            task = BaselineTask(config.encoder_config(len(data.labels)).build(), config, RunContext(device))
+            images = ReidImageDataset(data.records, data.labels, "baseline_train", HEIGHT, WIDTH, eraser=True)
+            sampler = RandomTripletSampler(data.records, data.labels, inst_mode=True)
+            loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
+                                 args.workers, seed=0, pin_memory=device.type == "cuda")
+            task.on_epoch_start(1)
+            loader.set_epoch(1)
+            train_epoch(task, loader, 1, RunContext(device), max_iters=1)  # warm-up
+            loader.set_epoch(2)
+            stats = train_epoch(task, loader, 2, RunContext(device), max_iters=args.iterations)
+            rows.append(Row("baseline", arch, variant, stats.images // stats.iterations,
+                            stats.seconds / stats.iterations, stats.images_per_second, stats.data_fraction))
+            del loader, task
+        reference = rows[-2].images_per_second
+        for row in rows[-2:]:
+            row.speed_vs_reference = row.images_per_second / reference
+    return rows
+
+
+class _PhaseTotals:
+    """Adds up StreidNetTask.timer's per-iteration phase seconds (an iteration observer)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.iterations = 0
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.seconds, self.iterations = {}, 0
+
+    def after_iteration(self, task, triplets: int, losses: dict[str, float]) -> None:
+        for phase, seconds in task.timer.seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        self.iterations += 1
+
+    def on_epoch_end(self, task, epoch: int) -> None:
+        pass
+
+
+def with_poses(data: BenchData, ids_per_video: int = 4, seed: int = 1) -> BenchData:
+    """The same images with COCO-17 pose files (x y lines, as DanceReID ships them), frame
+    numbers and videos of `ids_per_video` identities, so ST-ReIDNet's sampler, heat-maps and
+    masks run as on DanceReID."""
+    from streid_core.data.keypoints import COCO17, write_keypoints
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for frame, r in enumerate(data.records):
+        pose = Path(r.path).with_suffix(".txt")
+        joints = np.stack([rng.uniform(30, 100, 17), np.linspace(30, 240, 17)], axis=1)
+        write_keypoints(pose, joints, COCO17)
+        records.append(Record(r.path, r.pid, frame, frame, f"video{r.pid // ids_per_video}", str(pose)))
+    return BenchData(records, data.labels)
+
+
+def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
+    """One ST-ReIDNet iteration per row (E of each --archs, last stride 1, README losses with
+    --mask, --smooth-label, soft margin; gauss pose-aug and eraser in the workers), timed phase
+    by phase with StreidNetTask.timer: E forward, G forward, Di step, Dp step, G/E losses,
+    G/E backward, G and E updates; data = the loop's wait for the next batch."""
+    from streid_core.data.samplers import SparseTemporalTripletSampler
+    from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+
+    device = torch.device(args.device)
+    data = with_poses(data)
+    rows = []
+    for arch in args.archs:
+        for variant, amp in (("reference fp32", "off"), ("bf16 autocast", "bf16")):
+            config = StreidNetConfig(
+                num_classes=len(data.labels), arch=arch, last_stride=1, height=HEIGHT, width=WIDTH, lr=2e-5,
+                lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0, smooth_label=True, soft_margin=True, mask=True,
+                emb_smooth=True, device=args.device, amp=amp)
+            torch.manual_seed(0)
+            task = StreidNetTask(config)
+            task.timer.enabled = True
+            totals = _PhaseTotals()
+            task.observers.append(totals)
+            images = ReidImageDataset(data.records, data.labels, "streid_train", HEIGHT, WIDTH, keypoints="coco17",
+                                      with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
+            sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2)
+            loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
+                                 args.workers, seed=0, pin_memory=device.type == "cuda")
+            task.on_epoch_start(1)
+            loader.set_epoch(1)
+            train_epoch(task, loader, 1, RunContext(device), max_iters=1)  # warm-up
+            task.on_epoch_start(2)
+            loader.set_epoch(2)
+            stats = train_epoch(task, loader, 2, RunContext(device), max_iters=args.iterations)
+            phases = {"data (wait for the batch)": stats.data_seconds / stats.iterations}
+            phases.update({k: v / totals.iterations for k, v in totals.seconds.items()})
+            rows.append(Row("streidnet", arch, variant, stats.images // stats.iterations,
+                            stats.seconds / stats.iterations, stats.images_per_second, stats.data_fraction,
+                            phases=phases))
+            del loader, task
+        reference = rows[-2].images_per_second
+        for row in rows[-2:]:
+            row.speed_vs_reference = row.images_per_second / reference
+    for row in rows:
+        print(f"\nstreidnet {row.arch} {row.variant}: {row.seconds_per_iteration:.2f} s per iteration")
+        for phase, seconds in row.phases.items():
+            print(f"  {phase:44s} {seconds:8.2f} s {100 * seconds / row.seconds_per_iteration:6.1f}%")
+    print()
+    return rows
+
+
+TASKS: dict[str, Callable[[argparse.Namespace, BenchData], list[Row]]] = {
+    "baseline": bench_baseline,
+    "streidnet": bench_streidnet,
+}
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"{'task':10s} {'arch':9s} {'variant':15s} {'img/iter':>8s} {'s/iter':>8s} {'img/s':>8s} "
+          f"{'data wait':>9s} {'vs ref':>7s}")
+    for r in rows:
+        print(f"{r.task:10s} {r.arch:9s} {r.variant:15s} {r.images_per_iteration:8d} {r.seconds_per_iteration:8.2f} "
+              f"{r.images_per_second:8.1f} {100 * r.data_wait_fraction:8.1f}% {r.speed_vs_reference:6.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS), default="baseline", help="which trainer to time")
+    parser.add_argument("--archs", nargs="+", default=["resnet50", "resnet18"], help="backbones to time")
+    parser.add_argument("--triplets", type=int, default=16, help="triplets per iteration (3 images each)")
+    parser.add_argument("--iterations", type=int, default=4, help="timed iterations after one warm-up")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 avoids thrashing on a busy machine)")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "train_speed.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    num_ids = max(8, math.ceil(args.triplets * (args.iterations + 1) / IMAGES_PER_ID) + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_dataset(Path(tmp), num_ids)
+        rows = TASKS[args.task](args, data)
+    setting = {"height": HEIGHT, "width": WIDTH, "triplets": args.triplets, "iterations": args.iterations,
+               "workers": args.workers, "device": args.device, "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor(),
+               "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0]}
+    print(f"{args.task}: {HEIGHT}x{WIDTH}, {args.triplets} triplets per iteration, {args.workers} workers, "
+          f"{args.device}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
+    print_table(rows)
+    write_json(args.out, {"benchmark": "train_speed", "task": args.task, "setting": setting,
+                          "rows": [asdict(r) for r in rows]})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Descriptors of images by a trained encoder, and a model's metrics on a query/gallery split.
+
+The original evaluation (spec 7): each image of query ∪ gallery is embedded once, at the test
+transform (resize, ImageNet normalisation), by the encoder in eval mode; no flip. streid adds
+optional bf16 autocast and flip averaging (the mean of the image's and its mirror's
+descriptors), both off by default so published numbers are reproduced.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..data.preprocessor import ReidImageDataset
+from ..data.records import Record
+from ..errors import StreidError
+from ..seeding import seed_worker
+from .distance import evaluate_features
+from .metrics import RankResult
+from .protocols import Protocol
+
+
+def extract_features(
+    model: nn.Module,
+    records: Sequence[Record],
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    flip: bool = False,
+    num_workers: int = 0,
+    height: int = 256,
+    width: int = 128,
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Embed `records` with `model` (already on `device`; its eval-mode forward returns the
+    descriptor). Returns (float32 CPU features (N, D), pids (N,), camids (N,)) in record order.
+
+    dtype: torch.bfloat16 (or float16 on CUDA) runs the network under autocast; None = float32.
+    flip: average the descriptors of each image and its horizontal mirror.
+    The model's train/eval mode is restored afterwards.
+    """
+    if not records:
+        raise StreidError("no images to embed: the record list is empty")
+    if batch_size < 1:
+        raise StreidError(f"batch size {batch_size}: must be >= 1")
+    device = torch.device(device)
+    dataset = ReidImageDataset(records, {}, "test", height=height, width=width)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
+    )
+    was_training = model.training
+    model.eval()
+    chunks: list[torch.Tensor] = []
+    try:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            for batch in loader:
+                images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                feats = model(images).float()
+                if flip:
+                    feats = (feats + model(torch.flip(images, dims=[3])).float()) / 2
+                chunks.append(feats.cpu())
+    finally:
+        model.train(was_training)
+    pids = np.array([r.pid for r in records], dtype=np.int64)
+    camids = np.array([r.camid for r in records], dtype=np.int64)
+    return torch.cat(chunks), pids, camids
+
+
+def evaluate_model(
+    model: nn.Module,
+    query: Sequence[Record],
+    gallery: Sequence[Record],
+    protocol: str | Protocol | Mapping = "market1501",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    flip: bool = False,
+    num_workers: int = 0,
+    height: int = 256,
+    width: int = 128,
+    metric: str = "sqeuclidean",
+    seed: int = 0,
+) -> RankResult:
+    """CMC/mAP of `model` on a query/gallery split under `protocol` (a preset name such as a
+    dataset's `LoadedDataset.protocol`). Images in both sets are embedded once."""
+    if not query or not gallery:
+        raise StreidError(f"cannot evaluate: {len(query)} query and {len(gallery)} gallery images; both must be non-empty")
+    unique = list(dict.fromkeys([*query, *gallery]))
+    row = {record: i for i, record in enumerate(unique)}
+    feats, _, _ = extract_features(model, unique, batch_size, device, dtype, flip, num_workers, height, width)
+    feats = feats.numpy()
+    q_rows = np.array([row[r] for r in query])
+    g_rows = np.array([row[r] for r in gallery])
+    return evaluate_features(
+        feats[q_rows], feats[g_rows],
+        [r.pid for r in query], [r.pid for r in gallery], [r.camid for r in query], [r.camid for r in gallery],
+        protocol=protocol, metric=metric, seed=seed,
+    )

@@ -1,0 +1,188 @@
+"""Configuration dataclasses of the training runs.
+
+- `LoopConfig`: what the shared loop (engine) needs, the same for every task.
+- `EncoderConfig`: how to rebuild the re-ID encoder from a checkpoint (stored in every one).
+- `BaselineConfig`: every option of the original `baseline.py` plus streid's extras.
+
+All of them serialise to plain JSON (`dataclasses.asdict`) for `config.json` and checkpoints.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import StreidError
+
+AMP_MODES = ("off", "bf16", "fp16")
+SELECT_ON = ("val", "test")
+
+
+@dataclass
+class LoopConfig:
+    """Epochs, evaluation, checkpoints and the machinery around a task's iterations."""
+
+    logs_dir: str = "checkpoints"
+    epochs: int = 50
+    eval_step: int = 20  # evaluate after every eval_step-th (1-based) epoch and after the last
+    select_on: str = "val"  # "val": held-out identities; "test": the original's optimistic choice
+    seed: int = 1
+    deterministic: bool = False
+    device: str = "auto"
+    amp: str = "off"
+    workers: int = 4
+    eval_batch_size: int = 64
+    max_iters_per_epoch: int | None = None  # cut epochs short (quick experiments, tests)
+    print_freq: int = 50  # log.txt line every print_freq iterations
+    resume: str = ""
+    progress: bool = True  # tqdm bars (on rank 0)
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise StreidError(f"--epochs {self.epochs}: train for at least 1 epoch")
+        if self.eval_step < 1:
+            raise StreidError(f"--eval-step {self.eval_step}: must be >= 1 (evaluate every N epochs)")
+        if self.select_on not in SELECT_ON:
+            raise StreidError(f"--select-on {self.select_on}: choose val or test")
+        if self.amp not in AMP_MODES:
+            raise StreidError(f"--amp {self.amp}: choose one of {', '.join(AMP_MODES)}")
+        if self.workers < 0:
+            raise StreidError(f"-j/--workers {self.workers}: must be >= 0")
+        if self.max_iters_per_epoch is not None and self.max_iters_per_epoch < 1:
+            raise StreidError(f"--max-iters-per-epoch {self.max_iters_per_epoch}: must be >= 1")
+        if self.print_freq < 1:
+            raise StreidError(f"--print-freq {self.print_freq}: must be >= 1")
+        if self.resume and not os.path.isfile(self.resume):
+            raise StreidError(f"--resume {self.resume}: no such checkpoint file; pass the checkpoint.pth.tar of a run")
+
+
+@dataclass
+class EncoderConfig:
+    """Everything `ReIDEncoder` needs, plus the input size it was trained at."""
+
+    arch: str = "resnet50"
+    last_stride: int = 1
+    pool: str = "max"
+    use_bn: bool = True
+    test_bn: bool = False
+    stem_relu: bool = True
+    num_classes: int = 0
+    emb_type: str = "Single"
+    height: int = 256
+    width: int = 128
+
+    def build(self, pretrained: str | None = None):
+        """A fresh `ReIDEncoder` with this architecture (weights from `pretrained` if given)."""
+        from ..models.reid import ReIDEncoder
+
+        return ReIDEncoder(
+            self.arch, self.num_classes, pretrained=pretrained, last_stride=self.last_stride,
+            pool=self.pool, use_bn=self.use_bn, test_bn=self.test_bn, stem_relu=self.stem_relu,
+            emb_type=self.emb_type,
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EncoderConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BaselineConfig:
+    """`streid baseline`: the options of the original baseline.py (spec 1.1) and streid's extras.
+
+    Field names follow the original flags (`--lambda-tri` -> lambda_tri). Defaults are the
+    original's except data_dir ("data", where every streid command looks for datasets).
+    """
+
+    # data
+    dataset: str = "DanceReID"
+    batch_size: int = 256  # triplets (Single) or pairs (Siamese) per iteration, over all processes
+    workers: int = 4
+    split: int = 0
+    height: int | None = None  # None -> 256
+    width: int | None = None  # None -> 128
+    combine_trainval: bool = False
+    np_ratio: int = 3
+    inst_mode: bool = False
+    data_dir: str = "data"
+    # model
+    arch: str = "resnet50"
+    emb_type: str = "Single"
+    last_stride: int = 1
+    use_bn: bool = False
+    test_bn: bool = False
+    pool: str = "max"
+    pretrained: str | None = None
+    release_compat: bool = False  # stem without ReLU, BN-neck left out of the optimiser
+    # losses
+    soft_margin: bool = False
+    margin: float = 4.0
+    lambda_tri: float = 1.0
+    lambda_cla: float = 1.0
+    label_smoothing: bool = False
+    eraser: bool = False
+    # optimiser and schedule
+    lr: float = 0.01
+    opt_name: str = "Adam"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    step_size: int = 40
+    sync_bn: bool = False
+    # loop
+    epochs: int = 50
+    eval_step: int = 20
+    select_on: str = "val"
+    seed: int = 1
+    deterministic: bool = False
+    device: str = "auto"
+    amp: str = "off"
+    max_iters_per_epoch: int | None = None
+    print_freq: int = 50
+    logs_dir: str = "checkpoints"
+    resume: str = ""
+    evaluate: bool = False
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (self.height or 256, self.width or 128)
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise StreidError(f"-b/--batch-size {self.batch_size}: must be >= 1")
+        if self.emb_type not in ("Single", "Siamese"):
+            raise StreidError(f"--emb-type {self.emb_type}: choose Single or Siamese")
+        if self.np_ratio < 1:
+            raise StreidError(f"--np-ratio {self.np_ratio}: need at least 1 negative pair per positive pair")
+        if self.step_size < 1:
+            raise StreidError(f"--step-size {self.step_size}: must be >= 1 epoch")
+        if self.lr <= 0:
+            raise StreidError(f"--lr {self.lr}: must be positive")
+        if not self.soft_margin and self.margin <= 0:
+            raise StreidError(f"--margin {self.margin}: the hard triplet margin must be positive (or use --soft-margin)")
+        height, width = self.input_size
+        if height < 16 or width < 8:
+            raise StreidError(f"--height {height} --width {width}: input too small for a ResNet (need >= 16 x 8)")
+        if self.evaluate and not self.resume:
+            raise StreidError("--evaluate needs --resume PATH: the checkpoint to evaluate")
+        self.loop_config().validate()
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(
+            logs_dir=self.logs_dir, epochs=self.epochs, eval_step=self.eval_step, select_on=self.select_on,
+            seed=self.seed, deterministic=self.deterministic, device=self.device, amp=self.amp,
+            workers=self.workers,
+            max_iters_per_epoch=self.max_iters_per_epoch, print_freq=self.print_freq, resume=self.resume,
+        )
+
+    def encoder_config(self, num_classes: int) -> EncoderConfig:
+        height, width = self.input_size
+        return EncoderConfig(
+            arch=self.arch, last_stride=self.last_stride, pool=self.pool, use_bn=self.use_bn,
+            test_bn=self.test_bn, stem_relu=not self.release_compat,
+            num_classes=2 if self.emb_type == "Siamese" else num_classes,
+            emb_type=self.emb_type, height=height, width=width,
+        )
