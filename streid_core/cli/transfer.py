@@ -1,0 +1,41 @@
+"""`streid transfer`: draw the person of an image in another pose with a trained ST-ReIDNet."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "transfer", help="pose transfer: redraw a person in a target pose with a trained ST-ReIDNet",
+        description="Encode --source with the checkpoint's E, render it in the --pose keypoints with G, write "
+                    "--out (the model's canvas size, e.g. 128x256). The keypoints are x, y in the source "
+                    "image's pixels.")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint.pth.tar of a `streid train` run")
+    parser.add_argument("--source", required=True, help="image of the person (any format PIL reads)")
+    parser.add_argument("--pose", required=True,
+                        help="pose text file of the target pose: DanceReID's 17 'x y' lines (coco17) or FD-GAN's "
+                             "18 'row col' lines (openpose18)")
+    parser.add_argument("--keypoints", choices=("coco17", "openpose18"), default=None,
+                        help="format of --pose (default: the convention the model was trained on)")
+    parser.add_argument("--out", required=True, help="output image; the format follows the extension (.png, .jpg)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from ..atomic import atomic_file
+    from ..errors import StreidError
+    from ..transfer import transfer
+
+    out = Path(args.out)
+    image_format = Image.registered_extensions().get(out.suffix.lower())
+    if image_format is None:
+        raise StreidError(f"--out {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
+    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device)
+    with atomic_file(out, "wb") as handle:
+        image.save(handle, format=image_format)
+    print(f"wrote {out} ({image.width}x{image.height})")
+    return 0

@@ -1,0 +1,116 @@
+"""Pose transfer with a trained ST-ReIDNet: the person of a source image, redrawn in a target pose.
+
+    from streid_core.transfer import PoseTransfer, transfer
+    image = transfer("checkpoints/my_session/checkpoint.pth.tar", "person.jpg", "pose.txt")
+    model = PoseTransfer("checkpoints/my_session/checkpoint.pth.tar")   # load once ...
+    frames = model.render_sequence("person.jpg", poses)                 # ... render many
+
+The source image is resized to the model's canvas and encoded by E (its pre-BN feature, the
+re-ID descriptor); the target keypoints become Gaussian heat-maps (sigma 5, as in training) on
+the same canvas; G draws the image. The output has the model's canvas size (e.g. 128x256).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data.images import load_image
+from .data.keypoints import KeypointConvention, convention, read_keypoints
+from .data.pose import keypoints_to_canvas, pose_maps
+from .data.transforms import resize, to_normalized_tensor
+from .device import resolve_device
+from .errors import StreidError
+from .training.checkpoint import load_checkpoint
+from .training.streidnet import StreidNetConfig, build_encoder, build_generator, generated_to_unit
+
+SourceImage = Union[str, os.PathLike, Image.Image]
+Keypoints = Union[np.ndarray, Sequence[Sequence[float]], str, os.PathLike]
+
+
+class PoseTransfer:
+    """E and G of an ST-ReIDNet checkpoint (a run's checkpoint.pth.tar), in eval mode."""
+
+    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
+        state = load_checkpoint(checkpoint)
+        task = state.get("task") or {}
+        networks = task.get("networks") or {}
+        if "config" not in task or "G" not in networks:
+            raise StreidError(
+                f"{checkpoint}: holds no ST-ReIDNet generator (model_best.pth.tar keeps only the encoder, and a "
+                "baseline run has none); pass the checkpoint.pth.tar of a `streid train` run")
+        self.config = StreidNetConfig.from_dict(task["config"])
+        self.device = resolve_device(device)
+        self.convention = convention(self.config.keypoints)
+        self.encoder = build_encoder(self.config)
+        self.generator = build_generator(self.config, self.encoder.feature_dim)
+        self.encoder.load_state_dict(networks["E"])
+        self.generator.load_state_dict(networks["G"])
+        self.encoder.to(self.device).eval()
+        self.generator.to(self.device).eval()
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the canvas the model was trained on and renders."""
+        return self.config.height, self.config.width
+
+    def _image(self, source: SourceImage) -> Image.Image:
+        if isinstance(source, Image.Image):
+            return source.convert("RGB")
+        return load_image(os.fspath(source))
+
+    def _keypoints(self, keypoints: Keypoints, conv: str | KeypointConvention | None) -> np.ndarray:
+        conv = self.convention if conv is None else (convention(conv) if isinstance(conv, str) else conv)
+        if conv.num_joints != self.convention.num_joints:
+            raise StreidError(
+                f"keypoints in {conv.name} ({conv.num_joints} joints), but the model was trained on "
+                f"{self.convention.name} ({self.convention.num_joints}); pass keypoints in {self.convention.name}")
+        if isinstance(keypoints, (str, os.PathLike)):
+            return read_keypoints(keypoints, conv)
+        kps = np.asarray(keypoints, dtype=np.float32)
+        if kps.shape != (conv.num_joints, 2):
+            raise StreidError(f"target keypoints have shape {kps.shape}; expected ({conv.num_joints}, 2) x, y rows")
+        return kps
+
+    @torch.inference_mode()
+    def appearance(self, source_image: SourceImage) -> torch.Tensor:
+        """E's (1, D) feature of the source image: what G keeps of the person."""
+        height, width = self.image_size
+        image, _ = resize(self._image(source_image), None, height, width)
+        return self.encoder(to_normalized_tensor(image)[None].to(self.device))
+
+    def pose_input(self, target_keypoints: Keypoints, source_size: tuple[int, int],
+                   keypoints_convention: str | KeypointConvention | None = None) -> torch.Tensor:
+        """(1, K, H, W) heat-maps of keypoints given in a source canvas of `source_size` = (width, height)."""
+        height, width = self.image_size
+        kps = keypoints_to_canvas(self._keypoints(target_keypoints, keypoints_convention), source_size, height, width)
+        return torch.from_numpy(pose_maps(kps, height, width))[None].to(self.device)
+
+    @torch.inference_mode()
+    def _draw(self, feature: torch.Tensor, pose: torch.Tensor) -> Image.Image:
+        image = generated_to_unit(self.generator(pose, feature)[0].float().cpu(), self.config.quirks.imagenet_targets)
+        return Image.fromarray((image.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
+
+    def render(self, source_image: SourceImage, target_keypoints: Keypoints,
+               keypoints_convention: str | KeypointConvention | None = None) -> Image.Image:
+        """The source person in the target pose, an RGB image of the model's canvas size.
+        target_keypoints: (K, 2) x, y in the source image's pixels (NaN = missing), or a pose file."""
+        image = self._image(source_image)
+        return self._draw(self.appearance(image), self.pose_input(target_keypoints, image.size, keypoints_convention))
+
+    def render_sequence(self, source_image: SourceImage, poses: Iterable[Keypoints],
+                        keypoints_convention: str | KeypointConvention | None = None) -> list[Image.Image]:
+        """The source person in each pose (E runs once)."""
+        image = self._image(source_image)
+        feature = self.appearance(image)
+        return [self._draw(feature, self.pose_input(p, image.size, keypoints_convention)) for p in poses]
+
+
+def transfer(checkpoint: str | os.PathLike, source_image: SourceImage, target_keypoints: Keypoints,
+             keypoints_convention: str | KeypointConvention | None = None, device: str = "cpu") -> Image.Image:
+    """One pose transfer: load the checkpoint's E and G and render (see PoseTransfer.render)."""
+    return PoseTransfer(checkpoint, device).render(source_image, target_keypoints, keypoints_convention)

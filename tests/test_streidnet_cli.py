@@ -1,0 +1,132 @@
+"""`streid train`: the seed README's train.py command line, the original defaults, and one tiny
+run end to end (then `streid transfer` on its checkpoint)."""
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from _make_datasets import make_dancereid, make_openreid
+from _make_streid_batch import one_thread
+from streid_core.cli import build_parser, main
+from streid_core.cli.train import run_config
+
+_one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
+
+# The README's command, `python3 train.py` replaced by `streid train` (placeholders filled in).
+README = """streid train \
+    -b 24 -j 8 -d DanceReid --name (your_session_name) \
+    --lr 2e-5 --stage 0 --inter-rate 0.7 --skip-frame 10 \
+    --niter 50 --niter-decay 50 --save-step 50 --eval-step 10 \
+    --display-port 6060 --display-freq 5000 --display-id 1 --display-single-pane-ncols 5 \
+    --pose-aug gauss --smooth-label --soft-margin --batch-hard --emb-type Single \
+    --last-stride 1 --emb-smooth --eraser --mask \
+    --lambda-recon 10.0 --lambda-tri 1.0 --lambda-class 1.0 \
+    --lambda-d 0.1 --lambda-dp 0.1 \
+    --dataroot /path/to/dataset/directory \
+    --checkpoints /path/to/saving/directory"""
+
+
+def _readme_argv(**paths: str) -> list[str]:
+    text = README.replace("(your_session_name)", paths.get("name", "session"))
+    text = text.replace("/path/to/dataset/directory", paths.get("data", "/data"))
+    text = text.replace("/path/to/saving/directory", paths.get("out", "/out"))
+    return shlex.split(text)[1:]
+
+
+def test_readme_command_parses_with_every_flag_meaning_what_it_did():
+    args = build_parser().parse_args(_readme_argv())
+    cfg = run_config(args)
+    m, d = cfg.model, cfg.display
+    assert (cfg.batch_size, cfg.workers, cfg.dataset, cfg.name) == (24, 8, "DanceReid", "session")
+    assert (m.lr, m.stage, cfg.inter_rate, cfg.skip_frame) == (2e-5, 0, 0.7, 10)
+    assert (m.niter, m.niter_decay, cfg.save_step, cfg.eval_step) == (50, 50, 50, 10)
+    assert (d.display_port, d.display_freq, d.display_id, d.single_pane_ncols) == (6060, 5000, 1, 5)
+    assert (cfg.pose_aug, m.smooth_label, m.soft_margin, args.batch_hard, m.emb_type) == ("gauss", True, True, True, "Single")
+    assert (m.last_stride, m.emb_smooth, cfg.eraser, m.mask) == (1, True, True, True)
+    assert (m.lambda_recon, m.lambda_tri, m.lambda_class, m.lambda_d, m.lambda_dp) == (10.0, 1.0, 1.0, 0.1, 0.1)
+    assert (cfg.dataroot, cfg.run_dir) == ("/data", Path("/out/session"))
+    loop = cfg.loop_config()
+    assert loop.epochs == 100 and loop.print_freq == 1  # --print-freq 10 samples < one batch of 24
+
+
+def test_defaults_are_the_original_train_py_defaults():
+    args = build_parser().parse_args(["train"])
+    cfg = run_config(args)
+    m, d = cfg.model, cfg.display
+    # spec 1.2 table
+    assert (m.stage, cfg.dataset, cfg.checkpoints, cfg.name) == (0, "DanceReID", "./checkpoints/", "my_session")
+    assert (m.arch, m.norm, m.drop, m.connect_layers, m.fuse_mode, m.pose_feature_size) == ("resnet50", "batch", 0.2, 0, "cat", 128)
+    assert (args.noise_feature_size, cfg.pose_aug, cfg.batch_size, cfg.workers, m.width, m.height) == (256, "no", 16, 4, 128, 256)
+    assert (cfg.skip_frame, cfg.inter_rate, m.niter, m.niter_decay, m.lr, cfg.save_step, cfg.eval_step) == (20, 0.7, 50, 50, 0.001, 20, 5)
+    assert (d.display_port, d.display_id, d.display_winsize, d.display_freq, d.single_pane_ncols) == (6006, 1, 256, 10, 0)
+    assert (d.update_html_freq, d.no_html, cfg.print_freq) == (100, False, 10)
+    assert (m.lambda_dp, m.lambda_d, m.lambda_recon, m.lambda_tri, m.lambda_class) == (1.0,) * 5
+    assert (m.smooth_label, m.margin, m.soft_margin, args.batch_hard, m.emb_type) == (False, 1.0, False, False, "Single")
+    assert (m.mask, cfg.eraser, m.emb_smooth, m.last_stride, cfg.seed) == (False, False, False, 2, 1)
+    assert not cfg.release_compat and m.quirks.double_generator_gradient is False
+
+
+def test_release_compat_switches_model_and_data_quirks(tmp_path):
+    from streid_core.training.streidnet import streidnet_data
+
+    make_dancereid(tmp_path / "DanceReID")
+    argv = ["train", "--dataroot", str(tmp_path), "-b", "2", "--height", "64", "--width", "32", "--release-compat"]
+    cfg = run_config(build_parser().parse_args(argv))
+    q = cfg.model.quirks
+    assert all((q.double_generator_gradient, q.imagenet_targets, q.stem_without_relu, q.frozen_bn_neck, q.zero_lr_last_epoch))
+    train, _, _ = streidnet_data(cfg)
+    assert train.dataset.release_compat and train.batch_sampler.sampler.release_compat
+    fixed, _, _ = streidnet_data(run_config(build_parser().parse_args(argv[:-1])))
+    assert not fixed.dataset.release_compat and not fixed.batch_sampler.sampler.release_compat
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    make_openreid(tmp_path / "market1501", poses=False)
+    assert main(["train", "--dataroot", str(tmp_path), "-d", "market1501", "--checkpoints", str(tmp_path / "out")]) == 2
+    assert "no pose files" in capsys.readouterr().err
+    make_dancereid(tmp_path / "DanceReID")
+    argv = ["train", "--dataroot", str(tmp_path), "--checkpoints", str(tmp_path / "out"), "--arch", "resnet18",
+            "--height", "64", "--width", "32", "-b", "2", "--device", "cpu"]
+    assert main(argv + ["--stage", "1"]) == 2
+    assert "--netE-pretrain" in capsys.readouterr().err
+    assert main(argv + ["--height", "60"]) == 2
+    assert "divisible by 32" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_readme_command_trains_one_tiny_epoch_end_to_end_and_transfers(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "visdom", None)  # the display falls back to TensorBoard + HTML
+    make_dancereid(tmp_path / "data" / "DanceReID")
+    argv = _readme_argv(name="tiny", data=str(tmp_path / "data"), out=str(tmp_path / "ck"))
+    # the README as written, then the overrides that make it tiny (argparse keeps the last value)
+    argv += ["--arch", "resnet18", "--height", "64", "--width", "32", "-b", "2", "-j", "0", "--niter", "1",
+             "--niter-decay", "0", "--max-iters-per-epoch", "2", "--display-freq", "2", "--update-html-freq", "2",
+             "--save-step", "1", "--device", "cpu"]
+    with pytest.warns(RuntimeWarning, match="visdom is not installed") as caught:
+        assert main(argv) == 0
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
+    run = tmp_path / "ck" / "tiny"
+    for name in ("checkpoint.pth.tar", "model_best.pth.tar", "results.json", "config.json", "log.txt",
+                 "1_net_E.pth", "1_net_G.pth", "1_net_Di.pth", "1_net_Dp.pth", "web/index.html", "web/images/epoch001_ach_fake2.png"):
+        assert (run / name).is_file(), name
+    results = json.loads((run / "results.json").read_text())
+    assert 0.0 <= results["test"]["mAP"] <= 1.0
+    state = torch.load(run / "checkpoint.pth.tar", weights_only=True)
+    assert set(state["task"]["networks"]) == {"E", "G", "Di", "Dp"}
+    assert state["task"]["config"]["lambda_recon"] == 10.0 and state["task"]["config"]["keypoints"] == "coco17"
+    assert "selected epoch 1" in capsys.readouterr().out
+
+    out = tmp_path / "swap.png"
+    source = next((tmp_path / "data" / "DanceReID" / "images").glob("0000_*.jpg"))
+    pose = next((tmp_path / "data" / "DanceReID" / "poses").glob("0003_*.txt"))
+    assert main(["transfer", "--checkpoint", str(run / "checkpoint.pth.tar"), "--source", str(source),
+                 "--pose", str(pose), "--out", str(out)]) == 0
+    assert Image.open(out).size == (32, 64)
+
+    # resuming with other networks is refused before anything is built
+    assert main(argv + ["--niter-decay", "1", "--norm", "instance", "--resume", str(run / "checkpoint.pth.tar")]) == 2
+    assert "norm='batch' (now 'instance')" in capsys.readouterr().err
