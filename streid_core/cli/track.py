@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 from pathlib import Path
 
 from ..errors import StreidError
@@ -75,18 +74,14 @@ def _numbered_frames(folder: Path, extension: str | None) -> dict[int, Path]:
 def _build_embedder(checkpoint: str, device_name: str):
     from ..device import resolve_device
     from ..tracking.reid_embedder import make_reid_embedder
+    from ..training.checkpoint import load_encoder
 
     path = Path(checkpoint)
     if not path.is_file():
         raise StreidError(f"--checkpoint {path}: file not found; pass a re-ID checkpoint, or 'none' for motion only")
     device = resolve_device(device_name)
     try:
-        features = importlib.import_module("streid_core.evaluation.features")
-    except ImportError as exc:
-        raise StreidError(f"--checkpoint {path}: re-ID feature extraction is not available in this install ({exc}); "
-                          f"use --checkpoint none") from None
-    try:
-        model, input_size = features.load_encoder(path, device)
+        model, input_size = load_encoder(path, device)
     except StreidError:
         raise
     except Exception as exc:

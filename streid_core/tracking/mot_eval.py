@@ -29,6 +29,7 @@ Scores of several sequences combine by summing the counts (then recomputing the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -153,32 +154,65 @@ def prepare_frames(gt_rows: np.ndarray, result_rows: np.ndarray, seq_length: int
     return prepared
 
 
-def clear_mot(frames: list[tuple[FrameBoxes, FrameBoxes]]) -> ClearMot:
-    """CLEAR-MOT counts over a sequence of (ground truth, tracker) frames."""
-    num_gt = tp = fp = misses = switches = 0
-    iou_sum = 0.0
+@dataclass(frozen=True)
+class IdSwitch:
+    """A ground-truth person matched to another tracker id than the one it was last matched to."""
+
+    frame: int  # 1-based frame number
+    gt_id: int
+    previous_track: int
+    track: int
+
+
+@dataclass(frozen=True)
+class _FrameMatch:
+    """The CLEAR-MOT matching of one frame: box counts, IoU of each matched pair, ID switches."""
+
+    num_gt: int
+    num_hyp: int
+    ious: np.ndarray
+    switches: list[IdSwitch]
+
+
+def _clear_matching(frames: list[tuple[FrameBoxes, FrameBoxes]]) -> Iterator[_FrameMatch]:
+    """The frame-by-frame CLEAR-MOT matching (see the module docstring), frames numbered from 1."""
     last_match: dict[int, int] = {}  # gt id -> tracker id it was last matched to, ever
     previous_frame: dict[int, int] = {}  # gt id -> tracker id matched in the previous frame
-    for gt, hyp in frames:
-        num_gt += len(gt.ids)
+    for number, (gt, hyp) in enumerate(frames, start=1):
         overlap = _overlap_scores(gt.boxes, hyp.boxes)
         kept_before = np.array([[previous_frame.get(g) == h for h in hyp.ids] for g in gt.ids],
                                dtype=bool).reshape(len(gt.ids), len(hyp.ids))
         score = np.where(overlap > 0, _CARRY_OVER_BONUS * kept_before + overlap, 0.0)
         rows, cols = _best_matching(score)
-        current = {}
+        current, switches = {}, []
         for r, c in zip(rows, cols):
             gt_id, hyp_id = int(gt.ids[r]), int(hyp.ids[c])
             if gt_id in last_match and last_match[gt_id] != hyp_id:
-                switches += 1
+                switches.append(IdSwitch(number, gt_id, last_match[gt_id], hyp_id))
             last_match[gt_id] = hyp_id
             current[gt_id] = hyp_id
-            iou_sum += float(overlap[r, c])
         previous_frame = current
-        tp += len(rows)
-        fp += len(hyp.ids) - len(rows)
-        misses += len(gt.ids) - len(rows)
+        yield _FrameMatch(len(gt.ids), len(hyp.ids), overlap[rows, cols], switches)
+
+
+def clear_mot(frames: list[tuple[FrameBoxes, FrameBoxes]]) -> ClearMot:
+    """CLEAR-MOT counts over a sequence of (ground truth, tracker) frames."""
+    num_gt = tp = fp = misses = switches = 0
+    iou_sum = 0.0
+    for match in _clear_matching(frames):
+        num_gt += match.num_gt
+        tp += len(match.ious)
+        fp += match.num_hyp - len(match.ious)
+        misses += match.num_gt - len(match.ious)
+        switches += len(match.switches)
+        for iou in match.ious:
+            iou_sum += float(iou)
     return ClearMot(num_gt, tp, fp, misses, switches, iou_sum)
+
+
+def id_switches(frames: list[tuple[FrameBoxes, FrameBoxes]]) -> list[IdSwitch]:
+    """Every ID switch that `clear_mot` counts, in frame order: where identities were lost."""
+    return [switch for match in _clear_matching(frames) for switch in match.switches]
 
 
 def identity_scores(frames: list[tuple[FrameBoxes, FrameBoxes]]) -> IdentityScores:

@@ -1,0 +1,134 @@
+"""Track every sequence of a MOTChallenge-layout folder by motion alone and with each given re-ID
+checkpoint, score all of them side by side, and record where each one lost identities.
+
+The folder holds <seq>/img1/ frames, <seq>/det/det.txt detections, <seq>/gt/gt.txt and
+<seq>/seqinfo.ini (what `streid synth-video` writes). Every tracker sees the same detections
+with the same settings; only the embedder differs, so the table isolates what appearance adds.
+Writes into `out`:
+
+    results/<tracker>/<seq>.txt   MOTChallenge results, as `streid track` writes them
+    table.json                    compare_trackers' comparison, plus per tracker its checkpoint,
+                                  seconds, and every ID switch (frame, gt id, old and new track)
+    table.md                      the comparison as a markdown table
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..atomic import atomic_file, write_json
+from ..errors import StreidError
+from .comparison import compare_trackers, render_markdown
+from .config import TrackerConfig
+from .mot_eval import id_switches, prepare_frames
+from .mot_format import (
+    GroundTruthSequence,
+    find_sequences,
+    read_detections,
+    read_ground_truth,
+    read_results,
+    results_file,
+    write_results,
+)
+from .tracker import Embedder, Tracker, run_sequence
+
+MOTION_ONLY = "motion-only"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def check_tracker_names(checkpoints: dict[str, str | Path]) -> None:
+    """Names become folder names: letters, digits and . _ + -; `motion-only` is taken."""
+    for name in checkpoints:
+        if name == MOTION_ONLY:
+            raise StreidError(f"--checkpoint {name}=...: {MOTION_ONLY!r} is always run; give the checkpoint another name")
+        if not _NAME.match(name):
+            raise StreidError(f"--checkpoint {name!r}: use letters, digits and . _ + - in a tracker name, e.g. st-reidnet")
+
+
+def load_embedder(checkpoint: str | Path, device: str = "cpu") -> Embedder:
+    """The re-ID encoder of a streid checkpoint as the tracker's embedder."""
+    from ..device import resolve_device
+    from ..training.checkpoint import load_encoder
+    from .reid_embedder import make_reid_embedder
+
+    resolved = resolve_device(device)
+    encoder, (height, width) = load_encoder(checkpoint, resolved)
+    return make_reid_embedder(encoder, int(height), int(width), resolved)
+
+
+def _frames(root: Path, seq: GroundTruthSequence, need_images: bool,
+            progress: str | None) -> Iterator[tuple[int, np.ndarray | None, np.ndarray, np.ndarray]]:
+    """What run_sequence takes, for one sequence: frame number, image (only when needed), boxes, scores."""
+    from tqdm import tqdm
+
+    from ..data.images import load_image
+
+    folder = root / seq.name
+    detections = read_detections(folder / "det" / "det.txt")
+    last = max(detections, default=0)
+    if last > seq.seqinfo.seq_length:
+        raise StreidError(f"{folder / 'det' / 'det.txt'}: detections in frame {last}, but seqLength is "
+                          f"{seq.seqinfo.seq_length}; fix {folder / 'seqinfo.ini'}")
+    empty = (np.zeros((0, 4)), np.zeros(0))
+    for number in tqdm(range(1, seq.seqinfo.seq_length + 1), desc=progress, unit="frame", disable=progress is None):
+        boxes, scores = detections.get(number, empty)
+        image = None
+        if need_images and len(boxes):
+            path = folder / seq.seqinfo.im_dir / f"{number:06d}{seq.seqinfo.im_ext}"
+            if not path.is_file():
+                raise StreidError(f"{path}: frame missing; the sequence's {seq.seqinfo.im_dir}/ must hold every frame")
+            image = np.asarray(load_image(str(path)).convert("RGB"))
+        yield number, image, boxes, scores
+
+
+def switch_events(gt_root: str | Path, results_dir: str | Path) -> dict[str, list[dict]]:
+    """{sequence: [{frame, gt_id, previous_track, track}]}: every ID switch CLEAR-MOT counts."""
+    events = {}
+    for seq in find_sequences(gt_root):
+        frames = prepare_frames(read_ground_truth(seq.gt_path), read_results(results_file(results_dir, seq.name)),
+                                seq.seqinfo.seq_length, seq.name)
+        events[seq.name] = [asdict(s) for s in id_switches(frames)]
+    return events
+
+
+def run_benchmark(videos: str | Path, checkpoints: dict[str, str | Path], out: str | Path,
+                  config: TrackerConfig | None = None, device: str = "cpu", use_trackeval: bool = True,
+                  progress: bool = False) -> dict:
+    """Track, score and tabulate (see the module docstring); returns what table.json holds."""
+    videos, out = Path(videos), Path(out)
+    config = config or TrackerConfig()
+    check_tracker_names(checkpoints)
+    for name, path in checkpoints.items():
+        if not Path(path).is_file():
+            raise StreidError(f"--checkpoint {name}={path}: file not found; pass a checkpoint written by streid baseline/train")
+    sequences = find_sequences(videos)
+    trackers: dict[str, Path | None] = {MOTION_ONLY: None, **{name: Path(p) for name, p in checkpoints.items()}}
+
+    results, seconds = {}, {}
+    for name, checkpoint in trackers.items():
+        embedder = None if checkpoint is None else load_embedder(checkpoint, device)
+        results[name] = out / "results" / name
+        start = time.perf_counter()
+        for seq in sequences:
+            tracker = Tracker(config, embedder)
+            label = f"{name} {seq.name}" if progress else None
+            rows = run_sequence(tracker, _frames(videos, seq, embedder is not None, label))
+            write_results(results_file(results[name], seq.name), rows)
+        seconds[name] = round(time.perf_counter() - start, 2)
+
+    comparison = compare_trackers(videos, results, use_trackeval=use_trackeval)
+    comparison["tracker_config"] = asdict(config)
+    for entry in comparison["trackers"]:
+        name = entry["name"]
+        entry["checkpoint"] = None if trackers[name] is None else str(trackers[name])
+        entry["seconds"] = seconds[name]
+        entry["id_switches"] = switch_events(videos, results[name])
+    write_json(out / "table.json", comparison)
+    with atomic_file(out / "table.md", "w", encoding="utf-8") as handle:
+        handle.write(render_markdown(comparison))
+    return comparison
