@@ -1,0 +1,43 @@
+"""A `streid train`-format checkpoint with a randomly initialised tiny ST-ReIDNet (ResNet-18 E,
+64x32 canvas), for tests of what reads E and G (pose transfer). Random weights are enough there:
+those tests check the wiring, not the quality of the drawings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _make_streid_batch import HEIGHT, NUM_JOINTS, WIDTH, tiny_config
+from streid_core.data.pose import pose_maps
+from streid_core.training.checkpoint import FORMAT, VERSION, save_checkpoint
+from streid_core.training.streidnet import StreidNetTask, encoder_config
+
+
+def _calibrate_generator_batchnorm(generator: torch.nn.Module, feature_dim: int, seed: int) -> None:
+    """Set G's BatchNorm running statistics to those of its own activations on random poses.
+    Freshly initialised, they are mean 0 / variance 1 while the N(0, 0.02) weights shrink every
+    layer's output, so in eval mode G draws a flat grey whatever the pose (pixels 126-129); with
+    matched statistics, as after training, moving one joint 5 pixels visibly changes the image."""
+    rng = np.random.default_rng(seed)
+    joints = [np.stack([rng.uniform(0, WIDTH, NUM_JOINTS), rng.uniform(0, HEIGHT, NUM_JOINTS)], axis=1) for _ in range(16)]
+    poses = torch.from_numpy(np.stack([pose_maps(j, HEIGHT, WIDTH) for j in joints]))
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the calibration batch
+    generator.train()
+    with torch.no_grad():
+        generator(poses, torch.randn(len(joints), feature_dim, generator=torch.Generator().manual_seed(seed)))
+    for norm in norms:
+        norm.momentum = 0.1
+
+
+def make_transfer_checkpoint(path: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    task = StreidNetTask(tiny_config())
+    _calibrate_generator_batchnorm(task.generator, task.encoder.feature_dim, seed)
+    save_checkpoint(path, {"format": FORMAT, "version": VERSION, "epoch": 1, "task": task.state_dict(),
+                           "encoder": task.encoder.state_dict(),
+                           "encoder_config": encoder_config(task.config).as_dict()})
+    return path
