@@ -54,3 +54,15 @@ def test_unknown_notebook_is_one_line_listing_the_choices(notebooks, capsys):
     _notebook(notebooks / "01_ok.ipynb", ["pass"])
     assert main(["notebooks", "run", "07"]) == 2
     assert "choose from 01_ok" in capsys.readouterr().err
+
+
+def test_index_and_merged_metrics_leave_out_training_runs(tmp_path):
+    (tmp_path / "runs" / "baseline" / "web").mkdir(parents=True)
+    (tmp_path / "runs" / "baseline" / "web" / "loss.png").write_bytes(b"png")
+    (tmp_path / "runs" / "baseline" / "evaluate_metrics.json").write_text('{"mAP": 0.1}')
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "cmc.png").write_bytes(b"png")
+    (tmp_path / "05_metrics.json").write_text('{"mAP": 0.5}')
+    assert runner.merge_metrics(tmp_path) == {"05_metrics": {"mAP": 0.5}}
+    index = runner.write_index(tmp_path, [], "t").read_text()
+    assert 'src="figs/cmc.png"' in index and "runs/" not in index

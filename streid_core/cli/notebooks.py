@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import StreidError
@@ -36,7 +37,8 @@ def _run(args: argparse.Namespace) -> int:
         params.update(_load_params_file(file))
     for key, value in args.param or []:
         params[key] = _parse_value(value)
-    index = run_notebooks(args.names, params, run_name=args.run_name, reports_root=args.reports)
+    index = run_notebooks(args.names, params, run_name=args.run_name, reports_root=args.reports, log=print,
+                          stream=sys.stdout)
     print(f"report: {index}")
     return 0
 

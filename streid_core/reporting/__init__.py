@@ -1,1 +1,18 @@
-"""Reports: executing the notebooks headless and indexing what they wrote."""
+"""Reports: what the notebooks show and how they are run.
+
+notebooks          `streid notebooks run`: papermill execution, HTML, merged metrics, index.html
+demo               `streid demo`: SynthDance -> baseline -> ST-ReIDNet -> evaluation, as a report
+training_runs      training with observers, reuse/resume of finished runs (notebooks 02, 03)
+default_runs       the smoke-size runs notebook 05 falls back on
+live_plot          loss/metric curves redrawn while training; generator panels per epoch
+tensorboard_logs   scalars and images read back from a run's TensorBoard events
+dataset_stats      split sizes, identities per video, keypoint completeness (notebook 01)
+dataset_figures    figures of those, and ST-ReIDNet's pose inputs
+color_report       the colour-histogram baseline with its distance matrix
+cmc_plot           CMC curves of several models on one plot
+evaluation_report  several checkpoints x protocols x AP conventions from cached features (05)
+ranked_grid        several ranked lists in one figure
+embedding_plot     2-D feature maps by identity and pose cluster, and the pose-invariance probe
+notebook_data      datasets generated on first use
+notebook_output    figures and tables shown in a notebook (and saved)
+"""

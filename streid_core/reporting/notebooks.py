@@ -12,12 +12,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TextIO
 
 from ..atomic import atomic_file, write_json
 from ..errors import StreidError
 
 KERNEL = "python3"
+# The kernel's own log: errors only (it warns on every start that its local TCP sockets are not
+# encrypted). What the notebook's code prints or warns is unaffected.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+RUNS_DIR = "runs"  # training runs and feature caches notebooks keep under their output_dir: not indexed
 
 
 def notebooks_dir() -> Path:
@@ -54,8 +58,9 @@ class NotebookResult:
     seconds: float
 
 
-def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any]) -> NotebookResult:
-    """Execute one notebook into out_dir; a failing cell becomes a StreidError naming it."""
+def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any], stream: TextIO | None = None) -> NotebookResult:
+    """Execute one notebook into out_dir; a failing cell becomes a StreidError naming it.
+    `stream` receives what the cells print, as they print it (progress of long runs)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -66,7 +71,8 @@ def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any]) -> Notebo
     try:
         papermill.execute_notebook(
             str(notebook), str(executed), parameters=params, kernel_name=KERNEL,
-            progress_bar=False, cwd=str(notebook.parent),
+            progress_bar=False, cwd=str(notebook.parent), stdout_file=stream,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
         first_line = exc.source.strip().splitlines()[0] if exc.source.strip() else ""
@@ -100,10 +106,15 @@ def to_html(executed: Path) -> Path:
     return target
 
 
+def report_files(out_dir: Path, pattern: str) -> list[Path]:
+    """Files under out_dir matching `pattern`, except inside `runs/` (training runs, caches)."""
+    return sorted(p for p in out_dir.rglob(pattern) if RUNS_DIR not in p.relative_to(out_dir).parts[:-1])
+
+
 def merge_metrics(out_dir: Path) -> dict[str, Any]:
     """Merge every `*metrics*.json` the notebooks wrote (one key per file stem)."""
     merged: dict[str, Any] = {}
-    for path in sorted(out_dir.rglob("*metrics*.json")):
+    for path in report_files(out_dir, "*metrics*.json"):
         if path.name == "metrics.json" and path.parent == out_dir:
             continue
         try:
@@ -115,7 +126,7 @@ def merge_metrics(out_dir: Path) -> dict[str, Any]:
 
 
 def write_index(out_dir: Path, results: list[NotebookResult], title: str) -> Path:
-    figures = sorted(p for p in out_dir.rglob("*") if p.suffix.lower() in {".png", ".gif", ".mp4", ".svg"})
+    figures = [p for p in report_files(out_dir, "*") if p.suffix.lower() in {".png", ".gif", ".mp4", ".svg"}]
     rows = "\n".join(
         f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a> '
         f'(<a href="{html.escape(r.notebook.name)}">ipynb</a>, {r.seconds:.0f} s)</li>'
@@ -152,14 +163,22 @@ def run_notebooks(
     run_name: str | None = None,
     reports_root: str | os.PathLike = "reports",
     per_notebook: dict[str, dict[str, Any]] | None = None,
+    log: Callable[[str], None] | None = None,
+    stream: TextIO | None = None,
 ) -> Path:
-    """Execute notebooks (all when `names` is empty) and return the run's index.html."""
+    """Execute notebooks (all when `names` is empty) and return the run's index.html.
+    `per_notebook` adds parameters for single notebooks (by file stem); `log` receives one line
+    as each notebook starts and ends; `stream` what the cells print."""
     paths = [resolve_notebook(n) for n in (names or available_notebooks())]
     run_name = run_name or time.strftime("run-%Y%m%d-%H%M%S")
     out_dir = Path(reports_root).resolve() / run_name
     results = []
     for path in paths:
         params = {**(parameters or {}), **(per_notebook or {}).get(path.stem, {})}
-        results.append(execute(path, out_dir, params))
+        if log:
+            log(f"running {path.stem} ...")
+        results.append(execute(path, out_dir, params, stream))
+        if log:
+            log(f"{path.stem} done in {results[-1].seconds:.0f} s: {results[-1].html}")
     merge_metrics(out_dir)
     return write_index(out_dir, results, f"streid report: {run_name}")
