@@ -1,0 +1,197 @@
+"""`streid evaluate`: CMC/mAP/mINP of a checkpoint on a dataset's query/gallery split.
+
+Features are cached next to the checkpoint (keyed by checkpoint and images), so re-running
+with another protocol, AP convention, re-ranking or figures does not embed the images again.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import StreidError
+
+AP_CHOICES = ("non_interpolated", "trapezoid", "sklearn")
+METRIC_CHOICES = ("sqeuclidean", "euclidean", "cosine")
+SELECT_CHOICES = ("random", "failures")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="CMC/mAP/mINP of a checkpoint on a dataset's query/gallery split",
+        description="Embed the query and gallery images of a dataset with a checkpoint's encoder, print "
+                    "R1/R5/R10, mAP and mINP, and write metrics.json (rates as fractions in [0, 1]).",
+    )
+    parser.add_argument("dataset_dir", nargs="?", metavar="DATASET_DIR",
+                        help="a prepared dataset folder (instead of -d NAME)")
+    parser.add_argument("--checkpoint", required=True, help="a streid checkpoint (checkpoint.pth.tar / model_best.pth.tar)")
+    parser.add_argument("-d", "--dataset", help="dataset name, looked up in --data-dir (e.g. DanceReID, synthdance)")
+    parser.add_argument("--data-dir", default="data", help="folder holding the datasets (default data)")
+    parser.add_argument("--split", type=int, default=0, help="split index of splits.json (default 0)")
+    parser.add_argument("--query-mode", choices=("official", "identity"),
+                        help="official query/gallery lists or every image of the query/gallery identities "
+                             "(default: official when the dataset has them)")
+    parser.add_argument("--protocol",
+                        help="market1501, cuhk03, dancereid, allshots, or open-reid flags joined by '+' "
+                             "(default: the dataset's own protocol)")
+    parser.add_argument("--ap", choices=AP_CHOICES, help="AP convention for mAP (default: the protocol's, sklearn)")
+    parser.add_argument("--metric", choices=METRIC_CHOICES, default="sqeuclidean",
+                        help="feature distance (default sqeuclidean, as the original)")
+    parser.add_argument("--max-rank", type=int, default=50, help="length of the CMC curve stored (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the single-gallery-shot sampling (default 0)")
+    parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (Zhong et al. 2017)")
+    parser.add_argument("--k1", type=int, default=20, help="re-ranking k1 (default 20)")
+    parser.add_argument("--k2", type=int, default=6, help="re-ranking k2 (default 6)")
+    parser.add_argument("--lambda-value", type=float, default=0.3, help="re-ranking weight of the original distance (default 0.3)")
+    parser.add_argument("--flip", action="store_true", help="average each image's descriptor with its mirror's")
+    parser.add_argument("--amp", action="store_true", help="run the encoder in bfloat16 (float16 on CUDA) autocast")
+    parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    parser.add_argument("-j", "--workers", type=int, default=0,
+                        help="image-loading worker processes (default 0: load in the main process)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--out", help="output folder (default: <checkpoint folder>/evaluate/<dataset folder>)")
+    parser.add_argument("--cache-dir", help="feature cache folder (default: <checkpoint folder>/feature_cache)")
+    parser.add_argument("--no-cache", action="store_true", help="always embed the images, read and write no cache")
+    parser.add_argument("--full-hash", action="store_true",
+                        help="key the cache on the SHA-1 of the whole checkpoint, not its size, mtime and first MiB")
+    parser.add_argument("--ranked-list", type=int, default=0, metavar="N",
+                        help="write ranked-list figures of N queries into OUT/ranked/ (default 0)")
+    parser.add_argument("--ranked-select", choices=SELECT_CHOICES, default="random",
+                        help="which queries to draw: random valid queries or rank-1 failures, worst first (default random)")
+    parser.add_argument("--top-k", type=int, default=10, help="gallery images per ranked list (default 10)")
+    parser.add_argument("--show-junk", action="store_true",
+                        help="show same-identity same-camera gallery images (grey) in ranked lists instead of skipping them")
+    parser.set_defaults(run=run_evaluate)
+
+
+def _dataset_root(args: argparse.Namespace) -> Path:
+    from ..data import resolve_dataset_dir
+
+    if args.dataset_dir and args.dataset:
+        raise StreidError(f"give the dataset once: DATASET_DIR {args.dataset_dir!r} or -d {args.dataset!r}, not both")
+    if args.dataset_dir:
+        root = Path(args.dataset_dir)
+        if not root.is_dir():
+            raise StreidError(f"{root}: dataset folder not found; pass a prepared dataset folder or -d NAME")
+        return root
+    if not args.dataset:
+        raise StreidError("no dataset: pass -d NAME (looked up in --data-dir) or a DATASET_DIR path")
+    try:
+        return resolve_dataset_dir(args.data_dir, args.dataset)
+    except StreidError:
+        if Path(args.dataset).is_dir():  # -d given a path: accept it as the README's users would expect
+            return Path(args.dataset)
+        raise
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name, value, low in (("--batch-size", args.batch_size, 1), ("--max-rank", args.max_rank, 1),
+                             ("--workers", args.workers, 0), ("--ranked-list", args.ranked_list, 0),
+                             ("--top-k", args.top_k, 1), ("--k1", args.k1, 1), ("--k2", args.k2, 1)):
+        if value < low:
+            raise StreidError(f"{name} {value}: must be >= {low}")
+    if not 0.0 <= args.lambda_value <= 1.0:
+        raise StreidError(f"--lambda-value {args.lambda_value}: must be in [0, 1]")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from ..atomic import write_json
+    from ..data import load_dataset
+    from ..device import resolve_device
+    from ..evaluation.distance import PairwiseDistance, evaluate_features
+    from ..evaluation.feature_cache import cached_features
+    from ..evaluation.features import extract_features
+    from ..evaluation.protocols import evaluate_protocol, resolve_protocol
+    from ..evaluation.reranking import re_rank
+    from ..training.checkpoint import load_encoder
+
+    _check_args(args)
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():  # fail before the dataset is read
+        raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar or model_best.pth.tar of a run")
+    root = _dataset_root(args)
+    dataset = load_dataset(root, split=args.split, query_mode=args.query_mode)
+    protocol = resolve_protocol(args.protocol or dataset.protocol)
+    device = resolve_device(args.device)
+    dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if args.amp else None
+    out_dir = Path(args.out) if args.out else checkpoint.parent / "evaluate" / root.name
+
+    images = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
+    print(f"{dataset.name} ({root}): {len(dataset.query)} query / {len(dataset.gallery)} gallery images, "
+          f"protocol {protocol.name}")
+    cache = None
+    if args.no_cache:
+        model, (height, width) = load_encoder(checkpoint, device)
+        feats, _, _ = extract_features(model, images, args.batch_size, device, dtype, args.flip, args.workers,
+                                       height, width)
+        feats = feats.numpy()
+    else:
+        cache_dir = Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache"
+        cache = cached_features(checkpoint, images, cache_dir, flip=args.flip, dtype=dtype, batch_size=args.batch_size,
+                                device=device, num_workers=args.workers, full_hash=args.full_hash)
+        feats = cache.features
+        if cache.hit:
+            print(f"features read from the cache {cache.path}")
+    row = {record: i for i, record in enumerate(images)}
+    q_feats = feats[[row[r] for r in dataset.query]]
+    g_feats = feats[[row[r] for r in dataset.gallery]]
+    q_pids = np.array([r.pid for r in dataset.query])
+    g_pids = np.array([r.pid for r in dataset.gallery])
+    q_cams = np.array([r.camid for r in dataset.query])
+    g_cams = np.array([r.camid for r in dataset.gallery])
+
+    if args.rerank:
+        distances = re_rank(q_feats, g_feats, args.k1, args.k2, args.lambda_value)
+        result = evaluate_protocol(distances, q_pids, g_pids, q_cams, g_cams, protocol,
+                                   max_rank=args.max_rank, ap=args.ap, seed=args.seed)
+    else:
+        distances = PairwiseDistance(q_feats, g_feats, args.metric)
+        result = evaluate_features(q_feats, g_feats, q_pids, g_pids, q_cams, g_cams, protocol=protocol,
+                                   metric=args.metric, max_rank=args.max_rank, ap=args.ap, seed=args.seed)
+
+    summary = result.as_dict()
+    print("  ".join(f"{k} {100 * v:.1f}%" for k, v in summary.items() if k != "num_valid")
+          + f"  ({result.num_valid} valid queries)")
+    metrics = {
+        **summary,
+        "cmc": [float(v) for v in result.cmc],
+        "dataset": dataset.name, "dataset_root": str(root), "split": args.split,
+        "num_query": len(dataset.query), "num_gallery": len(dataset.gallery),
+        "checkpoint": str(checkpoint), "protocol": protocol.name, "ap": result.ap_convention, "ties": result.ties,
+        "metric": "re-ranked" if args.rerank else args.metric, "seed": args.seed,
+        "rerank": {"k1": args.k1, "k2": args.k2, "lambda_value": args.lambda_value} if args.rerank else None,
+        "flip": args.flip, "amp": str(dtype).removeprefix("torch.") if dtype else None,
+        "feature_cache": {"path": str(cache.path), "hit": cache.hit} if cache else None,
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    print(f"metrics written to {out_dir / 'metrics.json'}")
+    if args.ranked_list:
+        written = _write_ranked_lists(args, dataset.query, dataset.gallery, distances, q_pids, g_pids, q_cams, g_cams,
+                                      out_dir / "ranked")
+        print(f"{written} ranked-list figure(s) written to {out_dir / 'ranked'}")
+    return 0
+
+
+def _write_ranked_lists(args, query, gallery, distances, q_pids, g_pids, q_cams, g_cams, folder: Path) -> int:
+    import numpy as np
+
+    from ..atomic import atomic_directory
+    from ..viz.ranked import failure_cases, first_match_ranks, ranked_list_figure, save_figure
+
+    if args.ranked_select == "failures":
+        chosen = failure_cases(distances, q_pids, g_pids, q_cams, g_cams, limit=args.ranked_list)
+    else:
+        valid = np.flatnonzero(first_match_ranks(distances, q_pids, g_pids, q_cams, g_cams) > 0)
+        rng = np.random.default_rng(args.seed)
+        chosen = np.sort(rng.choice(valid, size=min(args.ranked_list, len(valid)), replace=False))
+    rows = distances if isinstance(distances, np.ndarray) else None
+    with atomic_directory(folder, overwrite=True) as tmp:
+        for q in chosen:
+            row = rows[q] if rows is not None else distances(int(q), int(q) + 1)[0]
+            record = query[q]
+            fig = ranked_list_figure(record, gallery, row, top_k=args.top_k, show_junk=args.show_junk,
+                                     title=f"query {q}: {Path(record.path).name}")
+            save_figure(fig, tmp / f"query_{q:05d}.png")
+    return len(chosen)
