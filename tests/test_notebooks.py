@@ -55,16 +55,17 @@ def test_smoke_demo_writes_every_notebook_figure_and_metric(demo_runs):
     root, _ = demo_runs
     out = root / "reports" / "demo"
     index = (out / "index.html").read_text()
-    for stem in ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training", "05_evaluation_report"):
+    for stem in ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training",
+                 "04_pose_transfer_explorer", "05_evaluation_report"):
         assert (out / f"{stem}.ipynb").is_file() and f'href="{stem}.html"' in index
     for figure in ("01_counts.png", "01_keypoints.png", "01_samples.png", "01_pose_inputs.png",
                    "01_color_baseline_cmc.png", "02_training_curves.png", "03_training_curves.png",
-                   "03_generated_epoch001.png", "05_cmc.png", "05_embedding.png", "05_ranked_1_failures.png"):
+                   "03_generated_epoch001.png", "04_pose_transfer_gallery.png", "05_cmc.png", "05_embedding.png", "05_ranked_1_failures.png"):
         assert (out / figure).is_file() and f'src="{figure}"' in index, figure
     assert "runs/" not in index  # checkpoints, TensorBoard and caches stay out of the report page
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) >= {"01_metrics", "02_metrics", "03_metrics", "05_metrics"}
+    assert set(metrics) >= {"01_metrics", "02_metrics", "03_metrics", "04_metrics", "05_metrics"}
     assert metrics["01_metrics"]["splits"]["query"]["images"] > 0 and _in_range(metrics["01_metrics"]["color_baseline"])
     baseline, streidnet = metrics["02_metrics"], metrics["03_metrics"]
     assert _in_range(baseline["test"]) and _in_range(streidnet["test"])

@@ -3,7 +3,8 @@ configuration, written as an executed-notebook report.
 
 1. SynthDance (the default `streid synth` dataset) is generated into `data` unless it exists;
 2. notebook 01 explores it; 02 trains the baseline; 03 trains ST-ReIDNet with E started from
-   the baseline's trunk (no ImageNet weights are ever downloaded); 05 evaluates both;
+   the baseline's trunk (no ImageNet weights are ever downloaded); 04 renders a gallery of
+   pose transfers with that generator; 05 evaluates both;
 3. `<out>/index.html` links the executed notebooks, their figures and `metrics.json`.
 
 A second run reuses the dataset, the finished training runs (an interrupted one is resumed)
@@ -27,7 +28,8 @@ from typing import Any, TextIO
 from ..data.synth import SynthConfig
 from ..errors import StreidError
 
-NOTEBOOKS = ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training", "05_evaluation_report")
+NOTEBOOKS = ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training",
+             "04_pose_transfer_explorer", "05_evaluation_report")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ def demo_parameters(plan: DemoPlan, data: Path, out: Path, device: str) -> tuple
         "02_baseline_training": {**plan.baseline, "device": device, "reuse": True},
         "03_streidnet_training": {**plan.streidnet, "device": device, "reuse": True,
                                   "init_encoder_from": str(out / "runs" / "baseline")},
+        # the explorer renders its headless gallery from the ST-ReIDNet run notebook 03 wrote
+        "04_pose_transfer_explorer": {"data_root": str(data.parent), "dataset": data.name,
+                                      "checkpoint": str(out / "runs" / "streidnet" / "checkpoint.pth.tar"),
+                                      "train_if_missing": False},
         "05_evaluation_report": {**plan.report, "device": device},
     }
     return common, per_notebook
