@@ -2,8 +2,8 @@
 
 Every module in this package is one command group: it defines `register(subparsers)`, which
 adds its sub-command(s) with `set_defaults(run=function)`; the function takes the parsed
-arguments and returns an exit code. Modules are found automatically, so adding a command
-means adding a file. Command modules import heavy libraries inside their functions so that
+arguments and returns an exit code. Modules are found automatically (except private `_*.py` helpers), so adding a
+command means adding a file. Command modules import heavy libraries inside their functions so that
 `streid --help` stays fast.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):  # private helpers shared by commands, not commands
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         module.register(subparsers)
     return parser

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import StreidError
+from ._args import parse_named_pairs
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _SETTING_HELP = {
@@ -140,18 +141,6 @@ def run_track(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_results(pairs: list[str]) -> dict[str, str]:
-    results: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, folder = pair.partition("=")
-        if not sep or not name or not folder:
-            raise StreidError(f"--results {pair!r}: expected NAME=DIR, e.g. motion-only=runs/motion")
-        if name in results:
-            raise StreidError(f"--results: the name {name!r} is given twice; give each tracker its own name")
-        results[name] = folder
-    return results
-
-
 def run_track_eval(args: argparse.Namespace) -> int:
     from ..atomic import atomic_file, write_json
     from ..tracking.comparison import compare_trackers, render_markdown
@@ -159,7 +148,7 @@ def run_track_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".json", ".md"):
         raise StreidError(f"--out {out}: name the table file with .json or .md (both are written)")
-    results = _parse_results(args.results)
+    results = parse_named_pairs(args.results, "--results", "DIR", "motion-only=runs/motion")
     comparison = compare_trackers(args.gt_root, results, use_trackeval=not args.no_trackeval)
     markdown = render_markdown(comparison)
     write_json(out.with_suffix(".json"), comparison)

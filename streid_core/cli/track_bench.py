@@ -5,7 +5,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..errors import StreidError
+from ._args import parse_named_pairs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,25 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def parse_checkpoints(pairs: list[str]) -> dict[str, str]:
-    checkpoints: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise StreidError(f"--checkpoint {pair!r}: expected NAME=PATH, e.g. baseline=logs/baseline/model_best.pth.tar")
-        if name in checkpoints:
-            raise StreidError(f"--checkpoint: the name {name!r} is given twice; give each tracker its own name")
-        checkpoints[name] = path
-    return checkpoints
-
-
 def run(args: argparse.Namespace) -> int:
     from ..tracking.benchmark import run_benchmark
     from ..tracking.comparison import render_markdown
     from ..tracking.config import TrackerConfig
 
     config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
-    comparison = run_benchmark(args.videos, parse_checkpoints(args.checkpoint), args.out, config=config,
+    comparison = run_benchmark(args.videos, parse_named_pairs(args.checkpoint, "--checkpoint", "PATH", "baseline=logs/baseline/model_best.pth.tar"), args.out, config=config,
                                device=args.device, use_trackeval=not args.no_trackeval, progress=True)
     print(render_markdown(comparison), end="")
     out = Path(args.out)
