@@ -3,12 +3,16 @@ effect on rankings, and onnxruntime against PyTorch.
 
 The reference run is the model alone: the encoder on batches already decoded, resized and
 normalised in memory. The pipeline is `extract_features` on the same images read from JPEG
-files (decode, resize, normalise, batch, forward). Goal: pipeline >= 90 % of the model alone,
-i.e. loading costs at most a tenth of the time. Both run with the input in channels_last and
-the model's weights converted to channels_last once (`--plain-weights` keeps them NCHW);
-precisions fp32 and bf16 autocast. Measurements of one configuration are interleaved
-(alone, pipeline, alone, ...) and the best of `--repeats` is kept, so a burst of load from
-other processes hits both sides alike.
+files (decode, resize, normalise, batch, forward), loading in the main process as `streid
+evaluate` does by default (on two cores a loader process only takes CPU from the model's two
+threads). Goal: pipeline >= 90 % of the model alone, i.e. loading costs at most a tenth of
+the time. The input is channels_last and the weights are converted to channels_last once
+(`--plain-weights` keeps them NCHW); precisions fp32 and bf16 autocast.
+
+Timing on a shared machine: each batch is run both ways back to back (alternating which goes
+first) and the best of `--repeats` rounds is kept per batch, so load from other processes
+hits both sides alike; the ratio is reported over the whole run and as the median of the
+per-batch ratios. The same pairing compares onnxruntime with PyTorch fp32.
 
 Images: the test split of a small SynthDance set generated on the fly (256x128 JPEG crops,
 DanceReID's size, so no resize), query = gallery as in DanceReID.
@@ -30,6 +34,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,29 +68,45 @@ def preload(records, size: tuple[int, int]) -> torch.Tensor:
     return torch.stack([dataset[i]["image"] for i in range(len(records))])
 
 
-def model_alone(model, images: torch.Tensor, batch_size: int, dtype) -> float:
-    """Images per second of the forward passes only (same context as `extract_features`)."""
+def forward(model, images: torch.Tensor, dtype) -> torch.Tensor:
+    """The model alone, in the same context as `extract_features` (inference mode, autocast,
+    channels_last input)."""
     with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-        model(images[:batch_size].contiguous(memory_format=torch.channels_last))  # warm-up: kernels, allocator
-        start = time.perf_counter()
-        for i in range(0, len(images), batch_size):
-            model(images[i:i + batch_size].contiguous(memory_format=torch.channels_last)).float()
-        return len(images) / (time.perf_counter() - start)
+        return model(images.contiguous(memory_format=torch.channels_last)).float()
 
 
-def pipeline(model, records, batch_size: int, dtype, workers: int, size: tuple[int, int]) -> tuple[float, np.ndarray]:
-    """Images per second of `extract_features` from the JPEG files, and the features."""
-    extract_features(model, records[:batch_size], batch_size, dtype=dtype, num_workers=workers,
-                     height=size[0], width=size[1])  # warm-up, as for the model alone
+def _seconds(work: Callable[[], object]) -> float:
     start = time.perf_counter()
-    feats, _, _ = extract_features(model, records, batch_size, dtype=dtype, num_workers=workers,
-                                   height=size[0], width=size[1])
-    return len(records) / (time.perf_counter() - start), feats.numpy()
+    work()
+    return time.perf_counter() - start
+
+
+def paired_times(first: Callable[[slice], object], second: Callable[[slice], object], count: int,
+                 batch_size: int, rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best-of-`rounds` seconds per batch of two ways of processing the same batch, run back to
+    back (which goes first alternates), so load from other processes hits both alike."""
+    batches = [slice(i, min(i + batch_size, count)) for i in range(0, count, batch_size)]
+    first(batches[0]), second(batches[0])  # warm-up: kernels, allocator, file cache
+    best = np.full((2, len(batches)), np.inf)
+    for r in range(rounds):
+        for k, batch in enumerate(batches):
+            order = (0, 1) if (r + k) % 2 == 0 else (1, 0)
+            for which in order:
+                work = first if which == 0 else second
+                best[which, k] = min(best[which, k], _seconds(lambda: work(batch)))
+    return best[0], best[1]
+
+
+def compare(first_times: np.ndarray, second_times: np.ndarray, count: int) -> dict:
+    """Rates of both and the second's rate over the first's (whole run and median batch)."""
+    return {"first_img_s": count / first_times.sum(), "second_img_s": count / second_times.sum(),
+            "ratio": first_times.sum() / second_times.sum(),
+            "median_batch_ratio": float(np.median(first_times / second_times))}
 
 
 def loading_only(records, batch_size: int, size: tuple[int, int]) -> float:
-    """Images per second of the pipeline's loading half alone (decode, normalise, batch; no model),
-    in the main process: what the pipeline adds to the model's time."""
+    """Images per second of the pipeline's loading half alone (decode, resize, normalise, batch;
+    no model), in the main process: what the pipeline adds to the model's time."""
     from torch.utils.data import DataLoader
 
     loader = DataLoader(ReidImageDataset(records, {}, "test", height=size[0], width=size[1]), batch_size=batch_size)
@@ -93,13 +114,6 @@ def loading_only(records, batch_size: int, size: tuple[int, int]) -> float:
     for batch in loader:
         batch["image"].contiguous(memory_format=torch.channels_last)
     return len(records) / (time.perf_counter() - start)
-
-
-def onnx_rate(session, images: torch.Tensor, batch_size: int) -> float:
-    onnx_features(session, images[:batch_size])
-    start = time.perf_counter()
-    onnx_features(session, images, batch_size)
-    return len(images) / (time.perf_counter() - start)
 
 
 def rank1_indices(feats: np.ndarray, pids, camids) -> np.ndarray:
@@ -142,49 +156,44 @@ def measure_arch(arch: str, args, query, protocol: str, folder: Path) -> dict:
                  "loading_only_img_s": max(loading_only(query, args.batch_size, size) for _ in range(args.repeats)),
                  "speed": {}}
     feats: dict[str, np.ndarray] = {}
+    n, h, w = len(query), *size
     for name, dtype in PRECISIONS.items():
-        alone, piped = [], {w: [] for w in args.workers}
-        for _ in range(args.repeats):
-            alone.append(model_alone(model, images, args.batch_size, dtype))
-            for w in args.workers:
-                rate, feats[name] = pipeline(model, query, args.batch_size, dtype, w, size)
-                piped[w].append(rate)
-        best = {w: max(r) for w, r in piped.items()}
-        out["speed"][name] = {
-            "model_alone_img_s": max(alone),
-            "pipeline_img_s": {str(w): v for w, v in best.items()},
-            "pipeline_over_model": {str(w): v / max(alone) for w, v in best.items()},
-        }
+        alone, piped = paired_times(
+            lambda batch: forward(model, images[batch], dtype),
+            lambda batch: extract_features(model, query[batch], args.batch_size, dtype=dtype, height=h, width=w),
+            n, args.batch_size, args.repeats)
+        result = compare(alone, piped, n)
+        out["speed"][name] = {"model_alone_img_s": result["first_img_s"], "pipeline_img_s": result["second_img_s"],
+                              "pipeline_over_model": result["ratio"],
+                              "median_batch_ratio": result["median_batch_ratio"]}
+        feats[name] = extract_features(model, query, args.batch_size, dtype=dtype, height=h, width=w)[0].numpy()
     out["bf16_effect"] = bf16_effect(feats["fp32"], feats["bf16"], query, protocol)
 
-    path = export_onnx(model, folder / f"{arch}.onnx", *size)
-    session = onnx_session(path, threads=torch.get_num_threads())
-    torch_rates, ort_rates = [], []
-    for _ in range(args.repeats):
-        torch_rates.append(model_alone(model, images, args.batch_size, None))
-        ort_rates.append(onnx_rate(session, images, args.batch_size))
-    with torch.no_grad():
-        reference = model(images[: args.batch_size]).numpy()
+    session = onnx_session(export_onnx(model, folder / f"{arch}.onnx", h, w), threads=torch.get_num_threads())
+    torch_times, ort_times = paired_times(lambda batch: forward(model, images[batch], None),
+                                          lambda batch: onnx_features(session, images[batch]),
+                                          n, args.batch_size, args.repeats)
+    result = compare(torch_times, ort_times, n)
+    reference = forward(model, images[: args.batch_size], None).numpy()
     diff = np.abs(onnx_features(session, images[: args.batch_size]) - reference).max()
     out["onnx"] = {
-        "torch_fp32_img_s": max(torch_rates), "onnxruntime_img_s": max(ort_rates),
-        "onnxruntime_over_torch": max(ort_rates) / max(torch_rates),
+        "torch_fp32_img_s": result["first_img_s"], "onnxruntime_img_s": result["second_img_s"],
+        "onnxruntime_over_torch": result["ratio"],
         "max_abs_difference": float(diff), "max_abs_value": float(np.abs(reference).max()),
     }
     return out
 
 
-def print_tables(results: list[dict], workers: list[int]) -> None:
-    print("\nimages/s; ratio = pipeline / model alone (goal >= 0.90); loading = decode + resize + normalise "
-          "+ batch alone, no model, main process")
-    head = f"{'arch':<11}{'input':<8}{'loading':>8}{'precision':>10}{'model alone':>12}" + "".join(f"{f'pipe w={w}':>11}{'ratio':>7}" for w in workers)
-    print(head)
+def print_tables(results: list[dict]) -> None:
+    print("\nimages/s; ratio = pipeline / model alone (goal >= 0.90), over the run and its median batch; "
+          "loading = decode + resize + normalise + batch alone (no model)")
+    print(f"{'arch':<11}{'input':<8}{'loading':>8}{'precision':>10}{'model alone':>12}{'pipeline':>9}{'ratio':>7}"
+          f"{'median':>8}")
     for res in results:
+        size = "x".join(map(str, res["input_size"]))
         for name, s in res["speed"].items():
-            size = "x".join(map(str, res["input_size"]))
-            row = f"{res['arch']:<11}{size:<8}{res['loading_only_img_s']:>8.0f}{name:>10}{s['model_alone_img_s']:>12.1f}"
-            row += "".join(f"{s['pipeline_img_s'][str(w)]:>11.1f}{s['pipeline_over_model'][str(w)]:>7.2f}" for w in workers)
-            print(row)
+            print(f"{res['arch']:<11}{size:<8}{res['loading_only_img_s']:>8.0f}{name:>10}{s['model_alone_img_s']:>12.1f}"
+                  f"{s['pipeline_img_s']:>9.1f}{s['pipeline_over_model']:>7.2f}{s['median_batch_ratio']:>8.2f}")
     print(f"\n{'arch':<11}{'torch fp32':>11}{'onnxruntime':>12}{'ratio':>7}{'max|diff|':>11}{'max|feat|':>11}")
     for res in results:
         o = res["onnx"]
@@ -205,12 +214,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="also measure this trained checkpoint's encoder at its own input size "
                                              "(row 'checkpoint')")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", default="0,1", help="comma-separated DataLoader worker counts for the pipeline")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plain-weights", action="store_true", help="keep the weights NCHW (only the input is channels_last)")
     parser.add_argument("--out", default="reports/bench/extract_speed.json")
     args = parser.parse_args()
-    args.workers = [int(w) for w in args.workers.split(",")]
     archs = [a for a in args.archs.split(",") if a] + (["checkpoint"] if args.checkpoint else [])
 
     load_before = os.getloadavg()[0]
@@ -223,7 +230,7 @@ def main() -> None:
         for arch in archs:
             results.append(measure_arch(arch, args, query, protocol, Path(tmp)))
             print(f"{arch} done")
-    print_tables(results, args.workers)
+    print_tables(results)
 
     import onnxruntime
 
@@ -235,7 +242,7 @@ def main() -> None:
                     "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "settings": {"images": len(query), "image_files": f"{HEIGHT}x{WIDTH} JPEG", "batch_size": args.batch_size,
-                     "repeats": args.repeats, "workers": args.workers, "weights_channels_last": not args.plain_weights,
+                     "repeats": args.repeats, "loader_workers": 0, "weights_channels_last": not args.plain_weights,
                      "checkpoint": args.checkpoint,
                      "weights": "random init (seed 0); row 'checkpoint': the trained --checkpoint"},
         "goal": "pipeline_over_model >= 0.90",
