@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except StreidError as exc:
         print(f"streid: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("streid: interrupted", file=sys.stderr)
         return 130
