@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from streid_core.reporting.embedding_plot import (embed_2d, embedding_figure, neighbour_agreement, normalise_poses,
-                                                  pose_clusters, pose_descriptors, pose_invariance_probe)
+                                                  pose_clusters, pose_descriptors, pose_invariance_probe,
+                                                  pose_linear_probe)
 
 
 def _skeleton(arms_up: bool, shift=(0.0, 0.0), scale=1.0, rng=None):
@@ -73,6 +74,21 @@ def test_pose_probe_tells_a_pose_feature_from_an_identity_feature():
     # identity feature, nearest other person: 0->90 (A, A: agree), 5->90 (B, A), 90->5 (A, B), 95->5 (B, B):
     # 2 of 4 agree, which is chance
     assert by_identity["pose"] == {"agreement": 0.5, "chance": 0.5, "skill": 0.0}
+
+
+def test_linear_pose_probe_reads_pose_from_a_pose_feature_and_not_from_an_identity_feature():
+    rng = np.random.default_rng(0)
+    pids = np.repeat(np.arange(10), 12)  # 10 people, 12 images each, poses 0..3 in turn
+    poses = np.tile(np.arange(4), 30)
+    centres = rng.normal(size=(10, 8))
+    pose_dirs = rng.normal(size=(4, 8))
+    identity_feature = centres[pids] + 0.05 * rng.normal(size=(120, 8))
+    pose_feature = pose_dirs[poses] + 0.05 * rng.normal(size=(120, 8))
+    # held-out people: a pose feature still tells the pose, an identity feature only guesses
+    assert pose_linear_probe(pose_feature, poses, pids) == 1.0
+    assert pose_linear_probe(identity_feature, poses, pids) < 0.45  # chance is 0.25
+    with pytest.raises(ValueError, match="two identities"):
+        pose_linear_probe(pose_feature[:12], poses[:12], pids[:12])
 
 
 def test_embedding_keeps_separate_groups_apart():

@@ -174,3 +174,30 @@ def embedding_figure(panels: dict[str, np.ndarray], pids: Sequence[int], pose_la
 def probe_text(probe: dict[str, float]) -> str:
     """One line: the neighbour agreement and its chance level."""
     return f"nearest neighbours agree {100 * probe['agreement']:.0f} % (chance {100 * probe['chance']:.0f} %)"
+
+
+def pose_linear_probe(features: np.ndarray, pose_labels: Sequence[int], pids: Sequence[int], folds: int = 5,
+                      seed: int = 0) -> float:
+    """Accuracy of a logistic-regression classifier predicting the pose cluster from the
+    (L2-normalised) feature, cross-validated with whole identities held out of training, so a
+    feature cannot score by recognising the person. Compare with always answering the largest
+    cluster; lower = less pose in the feature."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    y, groups = np.asarray(pose_labels), np.asarray(pids)
+    splits = min(folds, len(np.unique(groups)))
+    if splits < 2:
+        raise ValueError("the linear pose probe needs at least two identities")
+    correct = 0
+    with threadpool_limits(ONE_THREAD):
+        for train, test in GroupKFold(n_splits=splits).split(x, y, groups):
+            if len(np.unique(y[train])) < 2:  # one pose in training: the classifier can only answer it
+                correct += int((y[test] == y[train][0]).sum())
+                continue
+            model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x[train], y[train])
+            correct += int((model.predict(x[test]) == y[test]).sum())
+    return correct / len(y)

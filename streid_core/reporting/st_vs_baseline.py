@@ -1,0 +1,337 @@
+"""ST-ReIDNet against the baseline under one CPU budget, over several seeds: the claim of the paper
+measured on SynthDance (or any dataset with poses and videos).
+
+Per seed, every run is a `streid` command line (written into the report, so anyone can re-run one):
+
+1. `baseline`: the README's small baseline (stage 0 of the paper's three-stage recipe: E alone).
+2. `stage1`: G, Di and Dp learn around that fixed E (paper stage 1; E does not change).
+3. three fine-tunes of E from the same starting point, identical except for what the
+   comparison is about (paper stage 2, the same number of E updates on the same batch size):
+   - `st-reidnet`: the full objective and sparse-temporal sampling (the method);
+   - `st-sampling-only`: generator losses off, sparse-temporal sampling on (an ablation);
+   - `baseline-continued`: generator losses off and plain random triplets: E gets exactly the
+     baseline's losses for the same number of steps (the control).
+
+Every run's encoder is then scored on the test split (R1, mAP under the dataset's protocol), and
+probed for pose: among other people, how often a test image's nearest neighbours are in the same
+pose cluster (kNN skill), and how well a linear classifier predicts the pose cluster from the
+feature (accuracy, cross-validated with identities held out). The report holds the per-seed
+numbers, their means and standard deviations, and a gallery of generated images.
+
+A finished run (its results.json exists) is never redone, so an interrupted comparison resumes
+where it stopped; an unfinished run is started over.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_file, write_json
+from ..errors import StreidError
+
+ARMS = ("st-reidnet", "st-sampling-only", "baseline-continued")
+ROWS = ("baseline", *ARMS)  # "baseline" = the stage-0 encoder every fine-tune starts from
+LABELS = {
+    "baseline": "baseline (stage 0 only)",
+    "st-reidnet": "ST-ReIDNet (G/Di/Dp losses + sparse-temporal sampling)",
+    "st-sampling-only": "ablation: sparse-temporal sampling only",
+    "baseline-continued": "baseline continued (same E steps, random triplets)",
+}
+GENERATOR_OFF = ["--lambda-recon", "0", "--lambda-d", "0", "--lambda-dp", "0"]
+
+
+@dataclass(frozen=True)
+class ComparisonBudget:
+    """Sizes of every run. The default is the documented CPU budget: ResNet-18 at 128x64, about
+    40 minutes of one core per seed on the 2-core development machine."""
+
+    arch: str = "resnet18"
+    height: int = 128
+    width: int = 64
+    # stage 0: the README's small baseline
+    baseline_batch: int = 32
+    baseline_epochs: int = 6
+    baseline_step: int = 4
+    baseline_lr: float = 3e-3
+    baseline_iters: int | None = None  # cap per epoch (None: whole epochs)
+    # stages 1 and 2: triplets per iteration and iterations
+    st_batch: int = 16
+    stage1_iters: int = 100
+    stage1_lr: float = 1e-3  # E's --lr in stage 1 sets G = 0.1 lr, Di = Dp = lr
+    finetune_iters: int = 60
+    finetune_lr: float = 1e-3  # E's SGD rate in stage 2 (G 1e-6, Di/Dp 1e-5 as in the paper)
+    workers: int = 1
+    amp: str = "bf16"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One `streid` run of the comparison."""
+
+    seed: int
+    name: str  # baseline, stage1 or an arm
+    argv: list[str]
+    run_dir: Path
+    after: tuple[str, ...] = ()  # names of this seed's steps that must finish first
+
+    @property
+    def key(self) -> str:
+        return f"seed{self.seed}/{self.name}"
+
+    @property
+    def done(self) -> bool:
+        return (self.run_dir / "results.json").is_file()
+
+    def command(self) -> str:
+        return "streid " + " ".join(self.argv)
+
+
+def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: ComparisonBudget,
+               device: str = "cpu") -> list[Step]:
+    """The five runs of one seed, in dependency order."""
+    b = budget
+    folder = out / f"seed{seed}"
+    size = ["--height", str(b.height), "--width", str(b.width), "-j", str(b.workers), "--amp", b.amp,
+            "--seed", str(seed), "--device", device]
+    baseline = folder / "baseline"
+    steps = [Step(seed, "baseline", [
+        "baseline", "-d", dataset, "--data-dir", str(data_root), "-a", b.arch, *size, "-b", str(b.baseline_batch),
+        "--epochs", str(b.baseline_epochs), "--step-size", str(b.baseline_step), "--eval-step", str(b.baseline_epochs),
+        "--soft-margin", "--inst-mode", "--use-bn", "--label-smoothing", "--lr", str(b.baseline_lr),
+        *(["--max-iters-per-epoch", str(b.baseline_iters)] if b.baseline_iters else []),
+        "--logs-dir", str(baseline)], baseline)]
+    # the README's train.py options (loss weights, augmentation, masks), one epoch of N iterations
+    st_common = [
+        "train", "-d", dataset, "--dataroot", str(data_root), "--arch", b.arch, "--last-stride", "1", *size,
+        "-b", str(b.st_batch), "--niter", "1", "--niter-decay", "0", "--eval-step", "1", "--save-step", "1",
+        "--skip-frame", "10", "--pose-aug", "gauss", "--smooth-label", "--soft-margin", "--emb-smooth", "--eraser",
+        "--mask", "--lambda-recon", "10.0", "--lambda-tri", "1.0", "--lambda-class", "1.0", "--lambda-d", "0.1",
+        "--lambda-dp", "0.1", "--display-id", "0", "--print-freq", str(b.st_batch * 10),
+        "--netE-pretrain", str(baseline / "model_best.pth.tar"), "--checkpoints", str(folder)]
+    steps.append(Step(seed, "stage1", [
+        *st_common, "--stage", "1", "--lr", str(b.stage1_lr), "--inter-rate", "0.7",
+        "--max-iters-per-epoch", str(b.stage1_iters), "--name", "stage1"], folder / "stage1", ("baseline",)))
+    pretrained = folder / "stage1" / "checkpoint.pth.tar"
+    arm_options = {
+        "st-reidnet": ["--inter-rate", "0.7"],
+        "st-sampling-only": ["--inter-rate", "0.7", *GENERATOR_OFF],
+        "baseline-continued": ["--inter-rate", "0", *GENERATOR_OFF],
+    }
+    for arm in ARMS:
+        steps.append(Step(seed, arm, [
+            *st_common, "--stage", "2", "--lr", str(b.finetune_lr), "--max-iters-per-epoch", str(b.finetune_iters),
+            "--netG-pretrain", str(pretrained), "--netDi-pretrain", str(pretrained), "--netDp-pretrain", str(pretrained),
+            *arm_options[arm], "--name", arm], folder / arm, ("baseline", "stage1")))
+    return steps
+
+
+def run_step(step: Step, log: Callable[[str], None], threads: int = 1) -> float:
+    """Run one step in its own process (one torch thread: two per process thrash a 2-core
+    machine); its output goes to <run_dir>.out. Returns the seconds it took."""
+    if step.run_dir.exists():  # an unfinished run from an interrupted comparison: start it over
+        shutil.rmtree(step.run_dir)
+    step.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    log(f"start {step.key}: {step.command()}")
+    with open(step.run_dir.with_suffix(".out"), "w", encoding="utf-8") as output:
+        code = subprocess.call([sys.executable, "-m", "streid_core", *step.argv], stdout=output,
+                               stderr=subprocess.STDOUT, env=env)
+    seconds = time.perf_counter() - start
+    if code != 0 or not step.done:
+        raise StreidError(f"{step.key} failed (exit code {code}); its output is in {step.run_dir.with_suffix('.out')}")
+    log(f"done  {step.key} in {seconds / 60:.1f} min")
+    return seconds
+
+
+def run_steps(steps: list[Step], jobs: int, log: Callable[[str], None]) -> dict[str, float]:
+    """Run the unfinished steps, up to `jobs` at a time, each once its seed's prerequisites are done."""
+    finished = {s.key for s in steps if s.done}
+    pending = [s for s in steps if s.key not in finished]
+    seconds: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def ready(step: Step) -> bool:
+        return all(f"seed{step.seed}/{name}" in finished for name in step.after)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        running: dict[Future, Step] = {}
+        while pending or running:
+            for step in [s for s in pending if ready(s)][: max(1, jobs) - len(running)]:
+                pending.remove(step)
+                running[pool.submit(run_step, step, log)] = step
+            if not running:
+                raise StreidError(f"cannot start {pending[0].key}: a step it needs did not finish")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                step = running.pop(future)
+                with lock:
+                    seconds[step.key] = future.result()  # re-raises a failed step's error
+                    finished.add(step.key)
+    return seconds
+
+
+# ---------------------------------------------------------------- scoring
+
+
+@dataclass
+class EncoderScore:
+    R1: float
+    mAP: float
+    pose_knn_skill: float  # 0 = neighbours among other people are at chance for pose cluster
+    pose_linear_accuracy: float  # pose cluster predicted from the feature, identities held out
+    identity_knn_skill: float
+
+
+def score_encoder(checkpoint: Path, records: list, query: list, gallery: list, protocol: str,
+                  pose_labels: np.ndarray, device: str = "cpu") -> EncoderScore:
+    """Test-split R1/mAP and the pose probes of one encoder, from one pass of feature extraction."""
+    import torch
+
+    from ..evaluation.distance import evaluate_features
+    from ..evaluation.features import extract_features
+    from ..training.checkpoint import load_encoder
+    from .embedding_plot import pose_invariance_probe, pose_linear_probe
+
+    encoder, (height, width) = load_encoder(checkpoint, device)
+    feats, pids, camids = extract_features(encoder, records, batch_size=64, device=device,
+                                           dtype=torch.bfloat16 if device == "cpu" else None,
+                                           height=height, width=width)
+    feats = feats.numpy()
+    row = {r: i for i, r in enumerate(records)}
+    q, g = np.array([row[r] for r in query]), np.array([row[r] for r in gallery])
+    ranks = evaluate_features(feats[q], feats[g], pids[q], pids[g], camids[q], camids[g], protocol=protocol)
+    probe = pose_invariance_probe(feats, pids, pose_labels)
+    return EncoderScore(R1=float(ranks.cmc[0]), mAP=float(ranks.mAP), pose_knn_skill=probe["pose"]["skill"],
+                        pose_linear_accuracy=pose_linear_probe(feats, pose_labels, pids),
+                        identity_knn_skill=probe["identity"]["skill"])
+
+
+@dataclass
+class Comparison:
+    dataset: str
+    protocol: str
+    budget: dict[str, Any]
+    seeds: list[int]
+    scores: dict[str, dict[str, dict[str, float]]]  # row -> "seed<s>" -> metric -> value
+    summary: dict[str, dict[str, dict[str, float]]]  # row -> metric -> {"mean", "std"}
+    pose_clusters: int
+    pose_linear_chance: float  # share of the largest pose cluster
+    commands: dict[str, str]
+    minutes: dict[str, float] = field(default_factory=dict)  # step -> minutes (this invocation's runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarise(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and sample standard deviation (0 for one seed) of every metric of every row."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for row, per_seed in scores.items():
+        metrics = next(iter(per_seed.values())).keys()
+        out[row] = {}
+        for metric in metrics:
+            values = np.array([per_seed[s][metric] for s in per_seed], dtype=np.float64)
+            out[row][metric] = {"mean": float(values.mean()),
+                                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    return out
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """The comparison table (percentages, mean ± std over seeds), per-seed mAP and the verdict."""
+    c = comparison
+    seeds = ", ".join(str(s) for s in c.seeds)
+    lines = [f"# ST-ReIDNet vs baseline on {c.dataset} (test split, {c.protocol} protocol, seeds {seeds})", "",
+             "| encoder | mAP | R1 | pose kNN skill | pose linear acc. | identity kNN skill |",
+             "|---|---|---|---|---|---|"]
+    for row in ROWS:
+        if row not in c.summary:
+            continue
+        s = c.summary[row]
+        cells = [f"{100 * s[m]['mean']:.1f} ± {100 * s[m]['std']:.1f}"
+                 for m in ("mAP", "R1", "pose_knn_skill", "pose_linear_accuracy", "identity_knn_skill")]
+        lines.append(f"| {LABELS[row]} | " + " | ".join(cells) + " |")
+    lines += ["", f"Pose: {c.pose_clusters} k-means clusters of normalised test skeletons; a linear classifier that "
+              f"always answered the largest cluster would score {100 * c.pose_linear_chance:.1f} %. "
+              "Lower pose numbers = less pose in the feature.", "", "mAP per seed:", "",
+              "| encoder | " + " | ".join(f"seed {s}" for s in c.seeds) + " |",
+              "|---|" + "---|" * len(c.seeds)]
+    for row in ROWS:
+        if row in c.scores:
+            lines.append(f"| {row} | " + " | ".join(f"{100 * c.scores[row][f'seed{s}']['mAP']:.1f}" for s in c.seeds) + " |")
+    if "st-reidnet" in c.scores and "baseline-continued" in c.scores:
+        gaps = [c.scores["st-reidnet"][f"seed{s}"]["mAP"] - c.scores["baseline-continued"][f"seed{s}"]["mAP"]
+                for s in c.seeds]
+        wins = sum(g > 0 for g in gaps)
+        lines += ["", f"ST-ReIDNet minus baseline-continued, mAP: {100 * np.mean(gaps):+.1f} points on average; "
+                  f"ahead on {wins} of {len(gaps)} seeds."]
+    return "\n".join(lines) + "\n"
+
+
+def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLike = "data",
+            dataset: str = "synthdance", budget: ComparisonBudget = ComparisonBudget(), jobs: int = 2,
+            device: str = "cpu", gallery: bool = True, pose_cluster_count: int = 8,
+            log: Callable[[str], None] = print) -> Comparison:
+    """Run (or resume) every seed's five runs, score the encoders and write results.json,
+    table.md and generated.png into `out`."""
+    from ..data.dataset import load_dataset, resolve_dataset_dir
+    from ..data.keypoints import convention
+    from .embedding_plot import pose_clusters, records_keypoints
+
+    if not seeds:
+        raise StreidError("--seeds: give at least one seed")
+    out, data_root = Path(out).resolve(), Path(data_root).resolve()
+    root = resolve_dataset_dir(data_root, dataset)
+    ds = load_dataset(root)
+    if ds.keypoints == "none" or not ds.videos:
+        raise StreidError(f"{root}: the comparison needs pose files and video information (as `streid synth` writes)")
+    steps = [s for seed in seeds for s in seed_steps(seed, data_root, root.name, out, budget, device)]
+    seconds = run_steps(steps, jobs, log)
+
+    log("scoring the encoders on the test split")
+    records = list(dict.fromkeys([*ds.query, *ds.gallery]))
+    poses = pose_clusters(records_keypoints(records, convention(ds.keypoints)), pose_cluster_count, seed=0)
+    scores: dict[str, dict[str, dict[str, float]]] = {row: {} for row in ROWS}
+    for step in steps:
+        if step.name in scores:  # stage 1 leaves E as the baseline made it: nothing new to score
+            score = score_encoder(step.run_dir / "model_best.pth.tar", records, ds.query, ds.gallery, ds.protocol,
+                                  poses, device)
+            scores[step.name][f"seed{step.seed}"] = asdict(score)
+    comparison = Comparison(
+        dataset=root.name, protocol=ds.protocol, budget=budget.as_dict(), seeds=list(seeds), scores=scores,
+        summary=summarise(scores), pose_clusters=int(poses.max()) + 1,
+        pose_linear_chance=float(np.bincount(poses).max() / len(poses)),
+        commands={s.key: s.command() for s in steps}, minutes={k: v / 60 for k, v in seconds.items()})
+    write_json(out / "results.json", comparison.as_dict())
+    with atomic_file(out / "table.md", "w") as handle:
+        handle.write(render_markdown(comparison))
+    if gallery:
+        generated_gallery(out / f"seed{seeds[0]}" / "st-reidnet" / "checkpoint.pth.tar", ds, out / "generated.png")
+    return comparison
+
+
+def generated_gallery(checkpoint: Path, ds: Any, path: Path, sources: int = 4, poses: int = 5) -> Path:
+    """Test people (never seen in training) redrawn by the fine-tuned generator in other test poses."""
+    from ..transfer import PoseTransfer
+    from .pose_explorer import pick_samples, render_gallery
+
+    records = [*ds.query, *ds.gallery]
+    gallery = render_gallery(PoseTransfer(checkpoint), pick_samples(records, ds.keypoints, sources, seed=1),
+                             pick_samples(records, ds.keypoints, poses, seed=2), path, ds.keypoints,
+                             title="ST-ReIDNet generator: test identity (left) in the pose above")
+    return gallery.path

@@ -1,0 +1,108 @@
+"""`streid st-vs-baseline`: the five runs per seed, their scores, the table, and resuming."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from _make_synth import TINY
+
+from streid_core.cli import main
+from streid_core.data.synth import generate
+from streid_core.reporting.st_vs_baseline import (ARMS, ComparisonBudget, Comparison, render_markdown, seed_steps,
+                                                  summarise)
+
+TINY_BUDGET = ComparisonBudget(height=64, width=32, baseline_batch=4, baseline_epochs=1, baseline_iters=2,
+                               st_batch=2, stage1_iters=2, finetune_iters=2, workers=0)
+
+
+def test_summary_by_hand():
+    scores = {"st-reidnet": {"seed1": {"mAP": 0.5}, "seed2": {"mAP": 0.7}}}
+    s = summarise(scores)["st-reidnet"]["mAP"]
+    assert s["mean"] == pytest.approx(0.6)
+    assert s["std"] == pytest.approx(np.sqrt(0.02))  # sample std: ((0.1^2 + 0.1^2) / 1) ** 0.5
+
+
+def _bn_statistic(key):
+    return key.endswith(("running_mean", "running_var", "num_batches_tracked"))
+
+
+def _options(argv):
+    """flag -> value as argparse sees it (the last occurrence wins; a bare switch maps to True)."""
+    out = {}
+    for i, item in enumerate(argv):
+        if item.startswith("-"):
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            out[item] = nxt if nxt is not None and not nxt.startswith("--") else True
+    return out
+
+
+def test_the_arms_differ_only_in_what_is_compared(tmp_path):
+    steps = {s.name: s for s in seed_steps(1, tmp_path, "synthdance", tmp_path / "out", ComparisonBudget())}
+    assert list(steps) == ["baseline", "stage1", *ARMS]
+    options = {arm: _options(steps[arm].argv) for arm in ARMS}
+    method = options["st-reidnet"]
+
+    def changed(arm):
+        return {k: v for k, v in options[arm].items() if method.get(k) != v}
+
+    # beyond the run name, only the generator weights (to 0) and the sparse-temporal rate change
+    generator_off = {"--lambda-recon": "0", "--lambda-d": "0", "--lambda-dp": "0"}
+    assert changed("st-sampling-only") == {**generator_off, "--name": "st-sampling-only"}
+    assert changed("baseline-continued") == {**generator_off, "--inter-rate": "0", "--name": "baseline-continued"}
+    assert method["--inter-rate"] == "0.7" and method["--lambda-recon"] == "10.0"
+    for arm in ARMS:  # every fine-tune starts from the same stage-0 encoder and stage-1 G/Di/Dp
+        argv = steps[arm].argv
+        assert argv[argv.index("--netE-pretrain") + 1].endswith("seed1/baseline/model_best.pth.tar")
+        assert argv[argv.index("--netG-pretrain") + 1].endswith("seed1/stage1/checkpoint.pth.tar")
+        assert argv[argv.index("--stage") + 1] == "2"
+        assert argv[argv.index("--max-iters-per-epoch") + 1] == "60"
+
+
+def test_table_states_the_verdict():
+    scores = {row: {f"seed{s}": {"mAP": m, "R1": m, "pose_knn_skill": 0.1, "pose_linear_accuracy": 0.3,
+                                 "identity_knn_skill": 0.5} for s, m in zip((1, 2), values)}
+              for row, values in {"baseline": (0.40, 0.42), "st-reidnet": (0.50, 0.40),
+                                  "baseline-continued": (0.45, 0.41)}.items()}
+    table = render_markdown(Comparison("synthdance", "dancereid", {}, [1, 2], scores, summarise(scores), 8, 0.2, {}))
+    assert "| ST-ReIDNet (G/Di/Dp losses + sparse-temporal sampling) | 45.0 ± 7.1 |" in table
+    # gaps +5 and -1 points: +2.0 on average, ahead on 1 of 2 seeds
+    assert "+2.0 points on average; ahead on 1 of 2 seeds" in table
+
+
+@pytest.mark.slow
+def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, capsys):
+    generate(tmp_path / "data" / "synthdance", TINY, workers=1)
+    out = tmp_path / "cmp"
+    argv = ["st-vs-baseline", "--seeds", "1", "--out", str(out), "--data-dir", str(tmp_path / "data"), "--jobs", "2"]
+    argv += [f"--{k.replace('_', '-')}={v}" for k, v in TINY_BUDGET.as_dict().items() if v is not None]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    for row in ("baseline", *ARMS):
+        metrics = results["scores"][row]["seed1"]
+        assert set(metrics) == {"R1", "mAP", "pose_knn_skill", "pose_linear_accuracy", "identity_knn_skill"}
+        assert 0 < metrics["mAP"] <= 1 and 0 <= metrics["pose_linear_accuracy"] <= 1
+    assert (out / "generated.png").stat().st_size > 0
+    assert "ahead on" in (out / "table.md").read_text()
+    assert "seed1/st-reidnet" in results["commands"]
+
+    def networks(run):
+        return torch.load(out / "seed1" / run / "checkpoint.pth.tar", weights_only=True)["task"]["networks"]
+
+    baseline_e = torch.load(out / "seed1" / "baseline" / "model_best.pth.tar", weights_only=True)["encoder"]
+    stage1, control, method = networks("stage1"), networks("baseline-continued"), networks("st-reidnet")
+    weight = "backbone.conv1.weight" if "backbone.conv1.weight" in baseline_e else next(iter(baseline_e))
+    assert torch.equal(stage1["E"][weight], baseline_e[weight])  # stage 1 never moves E
+    assert not torch.equal(control["E"][weight], baseline_e[weight])  # the fine-tunes do
+    # with the generator losses off, G gets no gradient: its weights stay as stage 1 left them
+    # (BatchNorm running statistics still follow the batches)
+    assert all(torch.equal(v, stage1["G"][k]) for k, v in control["G"].items() if not _bn_statistic(k))
+    assert not all(torch.equal(v, stage1["G"][k]) for k, v in method["G"].items() if not _bn_statistic(k))
+
+    # a second call reuses every finished run; an unfinished one is redone
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("seed1/*/results.json")}
+    (out / "seed1" / "st-sampling-only" / "results.json").unlink()
+    capsys.readouterr()
+    assert main(argv) == 0
+    again = {p: p.stat().st_mtime_ns for p in out.glob("seed1/*/results.json")}
+    changed = {p.parent.name for p in again if again[p] != stamps.get(p)}
+    assert changed == {"st-sampling-only"}
