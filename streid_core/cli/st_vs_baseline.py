@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..reporting.st_vs_baseline import ComparisonBudget, compare, render_markdown
 
     budget = ComparisonBudget(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ComparisonBudget)})
-    comparison = compare(args.seeds, args.out, args.data_dir, args.dataset, budget, jobs=args.jobs, device=args.device)
+    comparison = compare(args.seeds, args.out, args.data_dir, args.dataset, budget, jobs=args.jobs, device=args.device,
+                         log=lambda line: print(line, flush=True))  # progress shows up at once in a log file
     print(render_markdown(comparison), end="")
     print(f"wrote {Path(args.out) / 'results.json'}, table.md and generated.png")
     return 0
