@@ -81,7 +81,7 @@ def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, ca
         metrics = results["scores"][row]["seed1"]
         assert set(metrics) == {"R1", "mAP", "pose_knn_skill", "pose_linear_accuracy", "identity_knn_skill"}
         assert 0 < metrics["mAP"] <= 1 and 0 <= metrics["pose_linear_accuracy"] <= 1
-    assert (out / "generated.png").stat().st_size > 0
+    assert (out / "generated.png").stat().st_size > 0 and (out / "comparison.png").stat().st_size > 0
     assert "ahead on" in (out / "table.md").read_text()
     assert "seed1/st-reidnet" in results["commands"]
 

@@ -339,10 +339,11 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
             device: str = "cpu", gallery: bool = True, pose_cluster_count: int = 8,
             log: Callable[[str], None] = print) -> Comparison:
     """Run (or resume) every seed's five runs, score the encoders and write results.json,
-    table.md and generated.png into `out`."""
+    table.md, comparison.png (comparison_figure) and generated.png into `out`."""
     from ..data.dataset import load_dataset, resolve_dataset_dir
     from ..data.keypoints import convention
     from .embedding_plot import pose_clusters, records_keypoints
+    from .pose_explorer import save_figure
 
     if not seeds:
         raise StreidError("--seeds: give at least one seed")
@@ -371,6 +372,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     write_json(out / "results.json", comparison.as_dict())
     with atomic_file(out / "table.md", "w") as handle:
         handle.write(render_markdown(comparison))
+    save_figure(comparison_figure(comparison), out / "comparison.png")
     if gallery:
         generated_gallery(out / f"seed{seeds[0]}" / "st-reidnet" / "checkpoint.pth.tar", ds, out / "generated.png")
     return comparison
