@@ -212,17 +212,14 @@ class EncoderScore:
 def score_encoder(checkpoint: Path, records: list, query: list, gallery: list, protocol: str,
                   pose_labels: np.ndarray, device: str = "cpu") -> EncoderScore:
     """Test-split R1/mAP and the pose probes of one encoder, from one pass of feature extraction."""
-    import torch
-
     from ..evaluation.distance import evaluate_features
     from ..evaluation.features import extract_features
     from ..training.checkpoint import load_encoder
     from .embedding_plot import pose_invariance_probe, pose_linear_probe
 
     encoder, (height, width) = load_encoder(checkpoint, device)
-    feats, pids, camids = extract_features(encoder, records, batch_size=64, device=device,
-                                           dtype=torch.bfloat16 if device == "cpu" else None,
-                                           height=height, width=width)
+    # float32, as the training runs' own test evaluation, so the numbers agree with their logs
+    feats, pids, camids = extract_features(encoder, records, batch_size=64, device=device, height=height, width=width)
     feats = feats.numpy()
     row = {r: i for i, r in enumerate(records)}
     q, g = np.array([row[r] for r in query]), np.array([row[r] for r in gallery])
