@@ -134,3 +134,29 @@ def test_frames_without_detections_need_no_image_even_with_an_embedder():
     assert calls == [1]
     with pytest.raises(ValueError, match="pass the frame"):
         tracker.update(box)
+
+
+class _TurningAround:
+    """One person's appearance: `before` for the first 10 frames with detections, then `after`."""
+
+    def __init__(self, cosine_after: float) -> None:
+        self.before = np.array([1.0, 0.0])
+        self.after = np.array([cosine_after, np.sqrt(1.0 - cosine_after ** 2)])
+        self.calls = 0
+
+    def __call__(self, frame, boxes):
+        self.calls += 1
+        return np.tile(self.before if self.calls <= 10 else self.after, (len(boxes), 1))
+
+
+@pytest.mark.parametrize("gap, cosine_after, same_id", [
+    (2, 0.45, True),    # a short miss, changed look (distance 0.55: no confident re-link): IoU bridges it
+    (2, 0.0, False),    # a short miss, but someone else by appearance (distance 1.0 > 0.8): not bridged
+    (8, 0.45, False),   # a long gap needs a confident re-link; IoU alone does not bring the id back
+])
+def test_short_misses_are_bridged_by_iou_when_the_appearance_allows_it(gap, cosine_after, same_id):
+    scene = _one_dancer_jumping(jump_px=0.0, gap=gap)
+    rows = run_sequence(Tracker(TrackerConfig(), _TurningAround(cosine_after)), scene.frames())
+    assert (set(rows[:, 1].astype(int)) == {1}) is same_id
+    # motion alone keeps the id in all three cases: the box never moved
+    assert set(run_sequence(Tracker(TrackerConfig()), scene.frames())[:, 1].astype(int)) == {1}

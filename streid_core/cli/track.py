@@ -20,6 +20,8 @@ _SETTING_HELP = {
     "relink_margin": "how much closer than any rival a re-link must be (cosine distance)",
     "relink_radius": "re-link gate radius in track heights for a track just lost",
     "relink_radius_growth": "added to the re-link gate radius (track heights) per frame lost",
+    "iou_bridge_frames": "with appearance, a track lost for up to this many frames may also come back by IoU "
+                         "(appearance-gated); longer gaps need a confident re-link",
 }
 
 
@@ -73,24 +75,11 @@ def _numbered_frames(folder: Path, extension: str | None) -> dict[int, Path]:
 
 
 def _build_embedder(checkpoint: str, device_name: str):
-    from ..device import resolve_device
-    from ..tracking.reid_embedder import make_reid_embedder
-    from ..training.checkpoint import load_encoder
+    from ..tracking.benchmark import load_embedder
 
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise StreidError(f"--checkpoint {path}: file not found; pass a re-ID checkpoint, or 'none' for motion only")
-    device = resolve_device(device_name)
-    try:
-        model, input_size = load_encoder(path, device)
-    except StreidError:
-        raise
-    except Exception as exc:
-        reason = (str(exc).splitlines() or [""])[0]
-        raise StreidError(f"--checkpoint {path}: cannot load a re-ID encoder from it ({type(exc).__name__}: "
-                          f"{reason}); pass a streid re-ID checkpoint") from None
-    height, width = input_size
-    return make_reid_embedder(model, int(height), int(width), device)
+    if not Path(checkpoint).is_file():
+        raise StreidError(f"--checkpoint {checkpoint}: file not found; pass a re-ID checkpoint, or 'none' for motion only")
+    return load_embedder(checkpoint, device_name)
 
 
 def run_track(args: argparse.Namespace) -> int:

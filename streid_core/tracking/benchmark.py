@@ -50,14 +50,32 @@ def check_tracker_names(checkpoints: dict[str, str | Path]) -> None:
             raise StreidError(f"--checkpoint {name!r}: use letters, digits and . _ + - in a tracker name, e.g. st-reidnet")
 
 
-def load_embedder(checkpoint: str | Path, device: str = "cpu") -> Embedder:
-    """The re-ID encoder of a streid checkpoint as the tracker's embedder."""
+def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--checkpoint") -> Embedder:
+    """The re-ID encoder of a streid checkpoint as the tracker's embedder.
+
+    The tracker compares embeddings by cosine, so it takes the BN-neck output when the encoder
+    has one: the pre-BN descriptor (max-pooled ReLU activations, what re-ID evaluation uses) is
+    all-positive, and any two crops lie within a cosine distance of about 0.05, where no gate or
+    re-link threshold can tell people apart. The BN-neck centres each dimension, which spreads
+    the same crops over about 0.25-0.85."""
     from ..device import resolve_device
     from ..training.checkpoint import load_encoder
     from .reid_embedder import make_reid_embedder
 
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise StreidError(f"{flag} {path}: file not found; pass a checkpoint written by streid baseline/train")
     resolved = resolve_device(device)
-    encoder, (height, width) = load_encoder(checkpoint, resolved)
+    try:
+        encoder, (height, width) = load_encoder(path, resolved)
+    except StreidError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0]
+        raise StreidError(f"{flag} {path}: cannot load a re-ID encoder from it ({type(exc).__name__}: "
+                          f"{reason}); pass a streid re-ID checkpoint") from None
+    if getattr(encoder, "bn_neck", None) is not None:
+        encoder.test_bn = True
     return make_reid_embedder(encoder, int(height), int(width), resolved)
 
 

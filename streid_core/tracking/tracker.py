@@ -18,8 +18,13 @@ and only the tracks and detections left unmatched move on to the next stage.
    velocity prediction is wrong). A pair is kept only when the match is confident: cosine
    distance <= relink_threshold and smaller by relink_margin than every other allowed pair in
    the track's row and the detection's column.
-3. Tentative tracks x remaining detections by 1 - IoU with IoU >= min_iou (SORT). With motion
-   only, lost tracks take part here too: IoU with the predicted box is then the only way back.
+3. Tentative tracks and lost tracks x remaining detections by 1 - IoU with IoU >= min_iou
+   (SORT). With motion only, every lost track takes part: IoU with the predicted box is then
+   the only way back. With an embedder, only tracks lost for at most iou_bridge_frames frames,
+   and only for detections within max_appearance_distance of their embedding: this bridges
+   detector misses and short occlusions, where stage 2 alone is too strict (without it a
+   re-ID tracker lost more people than motion alone), while longer gaps, where constant
+   velocity guesses wrong, still need a confident re-link.
 
 Detections still unmatched start tentative tracks. A tentative track is confirmed (and given its
 public id, counting from 1) after n_init consecutive hits and dropped at its first miss; a
@@ -129,10 +134,10 @@ class Tracker:
         if embeddings is not None:
             relinked, unmatched = self._relink_lost(lost, boxes, embeddings, unmatched)
             matched_tracks += relinked
-            by_motion = tentative
-        else:
-            by_motion = tentative + lost
-        matched_tracks += self._match_by_iou(by_motion, boxes, unmatched)
+            back = {id(t) for t, _ in relinked}
+            lost = [t for t in lost if id(t) not in back
+                    and t.frames_since_update - 1 <= self.config.iou_bridge_frames]
+        matched_tracks += self._match_by_iou(tentative + lost, boxes, unmatched, embeddings)
         taken = {det for _, det in matched_tracks}
         unmatched = [d for d in unmatched if d not in taken]
 
@@ -192,12 +197,18 @@ class Tracker:
         taken = {det for _, det in pairs}
         return pairs, [d for d in dets if d not in taken]
 
-    def _match_by_iou(self, tracks: list[_Track], boxes: np.ndarray,
-                      dets: list[int]) -> list[tuple[_Track, int]]:
+    def _match_by_iou(self, tracks: list[_Track], boxes: np.ndarray, dets: list[int],
+                      embeddings: np.ndarray | None = None) -> list[tuple[_Track, int]]:
         if not tracks or not dets:
             return []
         iou = iou_matrix(np.stack([t.predicted_box() for t in tracks]), boxes[dets])
-        return [(tracks[r], dets[c]) for r, c in assign(1.0 - iou, iou >= self.config.min_iou)]
+        allowed = iou >= self.config.min_iou
+        if embeddings is not None:  # a lost track must still look like the detection
+            lost = np.array([t.confirmed for t in tracks])
+            if lost.any():
+                appearance = cosine_distance_matrix(np.stack([t.embedding for t in tracks]), embeddings[dets])
+                allowed &= ~lost[:, None] | (appearance <= self.config.max_appearance_distance)
+        return [(tracks[r], dets[c]) for r, c in assign(1.0 - iou, allowed)]
 
     def _apply_match(self, track: _Track, box: np.ndarray, score: float, embedding: np.ndarray | None) -> None:
         measurement = xywh_to_xyah(box)[0]
