@@ -1,5 +1,6 @@
 """`streid st-vs-baseline`: the five runs per seed, their scores, the table, and resuming."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -106,3 +107,4 @@ def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, ca
     again = {p: p.stat().st_mtime_ns for p in out.glob("seed1/*/results.json")}
     changed = {p.parent.name for p in again if again[p] != stamps.get(p)}
     assert changed == {"st-sampling-only"}
+    shutil.rmtree(out)  # about 1.8 GB of checkpoints (four networks and their optimisers per run)

@@ -122,7 +122,8 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
     # would dominate a short fine-tune in every arm alike (stage 1 keeps it: E is fixed there)
     st_common = [
         "train", "-d", dataset, "--dataroot", str(data_root), "--arch", b.arch, "--last-stride", "1", *size,
-        "-b", str(b.st_batch), "--niter", "1", "--niter-decay", "0", "--eval-step", "1", "--save-step", "1",
+        "-b", str(b.st_batch), "--niter", "1", "--niter-decay", "0", "--eval-step", "1",
+        "--save-step", "1000",  # no <epoch>_net_X.pth copies: checkpoint.pth.tar holds all four networks
         "--skip-frame", "10", "--pose-aug", "gauss", "--smooth-label", "--soft-margin", "--emb-smooth",
         "--mask", "--lambda-recon", "10.0", "--lambda-tri", "1.0", "--lambda-class", "1.0", "--lambda-d", "0.1",
         "--lambda-dp", "0.1", "--display-id", "0", "--print-freq", str(b.st_batch * 10),
