@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -171,7 +170,6 @@ def run_steps(steps: list[Step], jobs: int, log: Callable[[str], None]) -> dict[
     needed = {name for s in steps for name in s.after}
     pending = sorted((s for s in steps if s.key not in finished), key=lambda s: s.name not in needed)
     seconds: dict[str, float] = {}
-    lock = threading.Lock()
 
     def ready(step: Step) -> bool:
         return all(f"seed{step.seed}/{name}" in finished for name in step.after)
@@ -192,9 +190,8 @@ def run_steps(steps: list[Step], jobs: int, log: Callable[[str], None]) -> dict[
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 step = running.pop(future)
-                with lock:
-                    seconds[step.key] = future.result()  # re-raises a failed step's error
-                    finished.add(step.key)
+                seconds[step.key] = future.result()  # re-raises a failed step's error
+                finished.add(step.key)
     return seconds
 
 
