@@ -1,8 +1,13 @@
 """The notebooks as users run them: stored without outputs, and executed end to end (papermill)
 with smoke parameters through the demo pipeline, whose second run must reuse the trained models
-and the feature cache instead of redoing them."""
+and the feature cache instead of redoing them. nbval runs them in temporary folders
+(notebooks/conftest.py), never in the checkout."""
+import ast
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,6 +18,9 @@ from streid_core.reporting.notebook_data import SYNTH_PRESETS
 from streid_core.reporting.notebooks import notebooks_dir
 
 NOTEBOOKS = sorted(Path(notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
+REPO = Path(notebooks_dir()).parent
+# Where the notebooks' default paths point in a checkout: nbval must write none of it.
+REPO_OUTPUTS = ("data", "reports/notebooks", "checkpoints")
 SMOKE = DemoPlan(
     synth=SYNTH_PRESETS["smoke"],
     baseline=dict(height=64, width=32, batch_size=4, epochs=2, max_iters_per_epoch=2, workers=0, threads=1),
@@ -32,6 +40,54 @@ def test_notebook_is_committed_without_outputs_and_with_a_parameters_cell(path):
     assert nb.metadata["kernelspec"]["name"] == "python3" and nb.metadata["language_info"]["name"] == "python"
     first = nb.cells[0]
     assert first.cell_type == "code" and "parameters" in first.metadata.get("tags", []) and "output_dir" in first.source
+
+
+def _parameters(path: Path) -> dict:
+    """The literal values of a notebook's parameters cell."""
+    cell = nbformat.read(path, as_version=4).cells[0]
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+            if isinstance(node, ast.Assign)}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_user_gets_the_checkouts_folders_by_default(path):
+    """Opened in JupyterLab (the kernel in notebooks/), the defaults name the checkout's folders."""
+    params = _parameters(path)
+    assert params["output_dir"] == "../reports/notebooks"
+    paths = {k: v for k, v in params.items() if k.endswith(("_dir", "_root", "checkpoint")) and isinstance(v, str)}
+    assert all(v.startswith("../") for v in paths.values()), paths
+
+
+def _listing(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under the checkout's output folders, with its size and mtime."""
+    found = {}
+    for folder in REPO_OUTPUTS:
+        for dirpath, dirnames, filenames in os.walk(root / folder):
+            for name in dirnames + filenames:
+                stat = os.stat(os.path.join(dirpath, name))
+                found[os.path.relpath(os.path.join(dirpath, name), root)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@pytest.mark.slow
+def test_nbval_runs_a_notebook_in_a_fresh_temporary_folder_not_in_the_checkout(tmp_path):
+    """Notebook 04 writes into all three default folders (dataset, report, checkpoint): under
+    nbval they must land in the temporary folder, and the checkout must not change."""
+    notebook = REPO / "notebooks" / "04_pose_transfer_explorer.ipynb"
+    basetemp = tmp_path / "basetemp"
+    before = _listing(REPO)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
+                           str(notebook)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"\b5 passed\b", done.stdout), done.stdout[-3000:]  # nbval ran every code cell
+    assert _listing(REPO) == before
+
+    workdir = basetemp / f"{notebook.stem}0"
+    assert json.loads((workdir / "reports" / "notebooks" / "04_metrics.json").read_text())["gallery_people"] == 3
+    assert (workdir / "checkpoints" / "explorer-smoke" / "checkpoint.pth.tar").is_file()
+    assert (workdir / "data" / "synthdance-smoke" / "meta.json").is_file()
+    assert not os.listdir(workdir / "notebooks")  # the kernel's working directory: nothing written beside it
 
 
 def _in_range(values: dict) -> bool:
