@@ -1,0 +1,526 @@
+"""Pose transfer measured against the truth: the same dancer, in the same video, in another frame.
+
+A dance set holds what a pose-transfer model should draw: the frame t of the dancer whose frame s
+it was given, with t's keypoints as the pose. On the held-out test dancers (query ∪ gallery),
+`evaluate_pose_transfer` samples, with a seed, N pairs (s, t) of one dancer in one video whose
+poses differ, and scores a drawing function `draw(sources, poses) -> images` (E and G of an
+ST-ReIDNet: `generator_draw`; any callable, e.g. an oracle, in tests):
+
+    body L1        mean |drawn - real t| over the 3 channels of the pixels of t's body mask, in
+                   [0, 1] RGB. The mask is the training's `--mask`: `skeleton_mask` of t's
+                   keypoints on the canvas (discs on the joints, 20/30 px wide limbs at 256x128,
+                   scaled with the canvas), with no further dilation.
+    SSIM           skimage's structural_similarity of the drawn and the real t over the whole
+                   image (Wang et al. 2004: Gaussian window sigma 1.5, population covariances,
+                   data range 1, per channel then averaged).
+    body SSIM      the same local SSIM map, averaged over the body-mask pixels only.
+    pose accuracy  the fraction of pairs where draw(s, pose t) is closer (body L1 in t's mask)
+                   to the real t than draw(s, pose u), u the dancer's frame whose pose is the
+                   farthest from t's (frames other than s and t). Chance 0.5.
+    identity acc.  the fraction where draw(s, pose t) is closer to the real t than draw(o, pose t),
+                   o another dancer of the same video (same choreography) at s's frame number (the
+                   nearest frame number it has), so o's pose is s's pose up to the personal
+                   deviation. A video with no other test dancer takes o from another test video
+                   (counted in `other_video_pairs`). Chance 0.5.
+    E rank-1       draw(s, pose t) embedded by E as a query against the real gallery of the test
+                   set; a hit when the nearest gallery image (squared Euclidean, the evaluation's
+                   default; ties to the first in gallery order) is the dancer. Following
+                   protocols.py, the gallery loses the query's "camera": under a protocol with
+                   separate_camera_set (DanceReID, whose camera slot holds the frame number) every
+                   image with t's or s's frame number, else the dancer's own images from t's or s's
+                   camera. s is dropped too, so a copy of the source cannot find itself. Plain
+                   nearest neighbour on the whole remaining gallery: no single-gallery-shot draws.
+                   Chance: the dancer's share of the remaining gallery, averaged over the pairs.
+
+Ties: a comparison whose two body L1 values are equal (within 1e-9) counts 0.5, so a drawing that
+ignores the pose (or the identity) scores exactly 0.5.
+
+Every score is also given for two trivial drawings: the source image unchanged (draw(s, p) = s)
+and the mean image (the per-pixel mean of the training images, trainval, or of the test images
+when the dataset has none).
+
+Pairs: every ordered (s, t) of one dancer's test frames in one video with pose distance >=
+`min_pose_distance` is a candidate (dancers with at least 3 usable frames, so that u exists); N of
+them are drawn without replacement (all of them when fewer). Pose distance: the mean, over joints
+present in both frames, of the canvas distance between the two positions, divided by the mean body
+height (the vertical extent of the present joints) of the two frames. A usable frame has at least
+two joints on the canvas and a body height > 0.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor, nn
+
+from ..data.images import load_image
+from ..data.keypoints import KeypointConvention, convention, load_keypoints
+from ..data.pose import pose_maps, skeleton_mask, snap_to_canvas
+from ..data.records import LoadedDataset, Record
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize
+from ..errors import StreidError
+from .protocols import resolve_protocol
+
+if TYPE_CHECKING:
+    from ..transfer import PoseTransfer
+
+Draw = Callable[[Tensor, Tensor], Tensor]
+"""draw(sources (N, 3, H, W) in [0, 1], pose heat-maps (N, K, H, W)) -> images (N, 3, H, W) in [0, 1]."""
+Embed = Callable[[Tensor], Tensor]
+"""E in eval mode: ImageNet-normalised images (N, 3, H, W) -> descriptors (N, D)."""
+
+TIE_TOLERANCE = 1e-9
+DEFAULT_MIN_POSE_DISTANCE = 0.05
+ROWS = {"generator": "G(s, pose t)", "source": "source s unchanged", "mean": "mean image"}
+METRICS = ("body_l1", "ssim", "ssim_body", "pose_accuracy", "identity_accuracy", "rank1")
+_HEADERS = ("body L1 (lower)", "SSIM", "body SSIM", "pose acc.", "identity acc.", "E rank-1")
+
+
+# ---------------------------------------------------------------- frames and measures
+
+
+@dataclass
+class TestFrames:
+    """Images of records at the canvas size, in [0, 1], with their keypoints on the canvas."""
+
+    records: list[Record]
+    images: Tensor  # (N, 3, H, W) float32
+    keypoints: np.ndarray  # (N, K, 2) canvas pixels, NaN where missing
+    conv: KeypointConvention
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    def poses(self, indices: Sequence[int]) -> Tensor:
+        """(n, K, H, W) heat-maps (sigma 5, as in training) of the frames `indices`."""
+        height, width = self.size
+        return torch.from_numpy(np.stack([pose_maps(self.keypoints[i], height, width) for i in indices]))
+
+    def masks(self, indices: Sequence[int]) -> Tensor:
+        """(n, 1, H, W) skeleton masks of the frames `indices` (the training's --mask)."""
+        height, width = self.size
+        return torch.from_numpy(np.stack([skeleton_mask(self.keypoints[i], height, width, self.conv) for i in indices]))
+
+
+def _canvas_image(record: Record, height: int, width: int, conv: KeypointConvention | None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    image = load_image(record.path)
+    kps = None
+    if conv is not None:
+        if record.pose_path is None:
+            raise StreidError(f"{record.path}: no pose file for this test image; pose transfer needs keypoints "
+                              "for every test image (add its poses/ file)")
+        kps = load_keypoints(record.pose_path, conv)
+    image, kps = resize(image, kps, height, width)
+    pixels = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    return pixels, None if kps is None else snap_to_canvas(kps, height, width)
+
+
+def load_test_frames(records: Sequence[Record], height: int, width: int, conv: KeypointConvention | str) -> TestFrames:
+    """Load `records` as the test transform does (bilinear resize to the canvas, keypoints scaled
+    and truncated to whole pixels)."""
+    conv = convention(conv) if isinstance(conv, str) else conv
+    images = np.empty((len(records), 3, height, width), dtype=np.float32)
+    keypoints = np.empty((len(records), conv.num_joints, 2), dtype=np.float32)
+    for i, record in enumerate(records):
+        pixels, kps = _canvas_image(record, height, width, conv)
+        np.multiply(pixels, np.float32(1.0 / 255.0), out=images[i])
+        keypoints[i] = kps
+    return TestFrames(list(records), torch.from_numpy(images), keypoints, conv)
+
+
+def mean_image(records: Sequence[Record], height: int, width: int) -> Tensor:
+    """(3, H, W) per-pixel mean, in [0, 1], of `records` resized to the canvas."""
+    if not records:
+        raise StreidError("no images to average for the mean-image reference")
+    total = np.zeros((3, height, width), dtype=np.float64)
+    for record in records:
+        total += _canvas_image(record, height, width, None)[0]
+    return torch.from_numpy((total / (255.0 * len(records))).astype(np.float32))
+
+
+def body_l1(drawn: Tensor, real: Tensor, mask: Tensor) -> Tensor:
+    """(N,) mean absolute difference over the 3 channels of the mask's pixels; images (N, 3, H, W)
+    in [0, 1], masks (N, 1, H, W) binary. Computed in float64."""
+    mask = mask.double()
+    area = 3.0 * mask.sum(dim=(1, 2, 3))
+    if bool((area == 0).any()):
+        raise StreidError("an empty body mask: the target frame has no joint on the canvas")
+    return ((drawn.double() - real.double()).abs() * mask).sum(dim=(1, 2, 3)) / area
+
+
+def ssim_scores(drawn: Tensor, real: Tensor, mask: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(whole-image SSIM, body SSIM) per image pair: skimage's structural_similarity with Wang et
+    al.'s settings, and its local SSIM map averaged over the mask's pixels."""
+    from skimage.metrics import structural_similarity
+
+    whole, body = np.empty(len(drawn)), np.empty(len(drawn))
+    a = drawn.double().permute(0, 2, 3, 1).numpy()
+    b = real.double().permute(0, 2, 3, 1).numpy()
+    m = mask.double()[:, 0].numpy()
+    for i in range(len(a)):
+        whole[i], local = structural_similarity(a[i], b[i], data_range=1.0, channel_axis=2, gaussian_weights=True,
+                                                sigma=1.5, use_sample_covariance=False, full=True)
+        body[i] = (local * m[i][:, :, None]).sum() / (3.0 * m[i].sum())
+    return whole, body
+
+
+def closer_score(closer: Tensor, farther: Tensor) -> np.ndarray:
+    """1 where `closer` < `farther`, 0.5 on a tie (within TIE_TOLERANCE), 0 otherwise."""
+    a, b = closer.double().numpy(), farther.double().numpy()
+    return np.where(np.abs(a - b) <= TIE_TOLERANCE, 0.5, (a < b).astype(np.float64))
+
+
+def body_height(keypoints: np.ndarray) -> float:
+    """Vertical extent of the present joints (0 with fewer than two)."""
+    ys = keypoints[np.isfinite(keypoints).all(axis=1), 1]
+    return float(ys.max() - ys.min()) if len(ys) >= 2 else 0.0
+
+
+def pose_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance between the joints present in both poses, over the mean body height of the two
+    (inf when they share no joint or have no height)."""
+    both = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+    scale = 0.5 * (body_height(a) + body_height(b))
+    if not both.any() or scale <= 0:
+        return float("inf")
+    return float(np.linalg.norm(a[both] - b[both], axis=1).mean() / scale)
+
+
+# ---------------------------------------------------------------- pairs
+
+
+@dataclass(frozen=True)
+class TransferPair:
+    """Indices into the test frames: source s, target t, other pose u (same dancer), other dancer o."""
+
+    source: int
+    target: int
+    other_pose: int
+    other_dancer: int
+    pose_change: float  # pose distance s -> t
+    other_pose_change: float  # pose distance t -> u
+    other_video: bool  # o comes from another video (the dancer's video has no other test dancer)
+
+
+def _usable(kps: np.ndarray) -> bool:
+    return int(np.isfinite(kps).all(axis=1).sum()) >= 2 and body_height(kps) > 0
+
+
+def sample_pairs(frames: TestFrames, count: int, seed: int, min_pose_distance: float = DEFAULT_MIN_POSE_DISTANCE
+                 ) -> list[TransferPair]:
+    """Draw `count` (s, t) pairs (fewer when fewer exist) and their u and o (see the module doc)."""
+    if count < 1:
+        raise StreidError(f"--pairs {count}: must be >= 1")
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, record in enumerate(frames.records):
+        if _usable(frames.keypoints[i]):
+            groups.setdefault((record.pid, record.video), []).append(i)
+    for members in groups.values():
+        members.sort(key=lambda i: (frames.records[i].frame, i))
+    distances: dict[tuple[int, str], np.ndarray] = {}
+    candidates: list[tuple[tuple[int, str], int, int]] = []
+    for key in sorted(groups):
+        members = groups[key]
+        if len(members) < 3:
+            continue
+        d = np.array([[pose_distance(frames.keypoints[a], frames.keypoints[b]) for b in members] for a in members])
+        distances[key] = d
+        candidates += [(key, a, b) for a in range(len(members)) for b in range(len(members))
+                       if a != b and d[a, b] >= min_pose_distance]
+    if not candidates:
+        raise StreidError(f"no test dancer has two frames with pose distance >= {min_pose_distance} and a third one; "
+                          "lower --min-pose-distance or use a dataset with more frames per test dancer")
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
+    pairs = []
+    for c in chosen:
+        key, a, b = candidates[int(c)]
+        members, d = groups[key], distances[key]
+        others = [k for k in range(len(members)) if k not in (a, b)]
+        far = max(others, key=lambda k: (d[b, k], -k))  # the farthest pose from t; ties: earliest frame
+        same_video = sorted(g for g in groups if g[1] == key[1] and g[0] != key[0]) if key[1] else []
+        pool = same_video or sorted(g for g in groups if g[0] != key[0])
+        if not pool:
+            raise StreidError("the test set has a single dancer; identity accuracy needs another test dancer")
+        other = pool[int(rng.integers(len(pool)))]
+        frame = frames.records[members[a]].frame
+        o = min(groups[other], key=lambda i: (abs(frames.records[i].frame - frame), frames.records[i].frame, i))
+        pairs.append(TransferPair(members[a], members[b], members[far], o, float(d[a, b]), float(d[b, far]),
+                                  not same_video))
+    return pairs
+
+
+# ---------------------------------------------------------------- drawing with E and G
+
+
+_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+
+def normalise(images: Tensor) -> Tensor:
+    """[0, 1] images -> ImageNet-normalised (E's input)."""
+    return (images - _MEAN.to(images)) / _STD.to(images)
+
+
+def generator_draw(encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> Draw:
+    """ST-ReIDNet's drawing: E's pre-BN feature of the source, G(pose maps, feature), G's output
+    mapped back to [0, 1] as in training. Both networks are used in their current mode (the
+    evaluation puts modules in eval mode)."""
+    from ..training.streidnet import generated_to_unit
+
+    def draw(sources: Tensor, poses: Tensor) -> Tensor:
+        return generated_to_unit(generator(poses, encoder(normalise(sources))).float(), imagenet_targets)
+
+    draw.modules = (encoder, generator)  # type: ignore[attr-defined]
+    return draw
+
+
+# ---------------------------------------------------------------- the evaluation
+
+
+@dataclass
+class PoseTransferReport:
+    """Scores per drawing ("generator", "source", "mean"), each a dict of METRICS; rates in [0, 1]."""
+
+    pairs: int
+    seed: int
+    image_size: tuple[int, int]
+    dataset: str
+    dancers: int  # test dancers in the drawn pairs
+    scores: dict[str, dict[str, float]]
+    chance: dict[str, float]
+    mean_image_from: str
+    other_video_pairs: int
+    min_pose_distance: float
+    mean_pose_change: float  # mean pose distance s -> t
+    mean_other_pose_change: float  # mean pose distance t -> u
+    per_pair: list[dict[str, Any]] = field(default_factory=list)
+    examples: Tensor | None = None  # (k, 5, 3, H, W): s | real t | G(s,pose t) | G(s,pose u) | G(o,pose t)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs, "seed": self.seed, "image_size": list(self.image_size), "dataset": self.dataset,
+            "dancers": self.dancers, "scores": self.scores, "chance": self.chance,
+            "rows": dict(ROWS), "mean_image_from": self.mean_image_from,
+            "other_video_pairs": self.other_video_pairs, "min_pose_distance": self.min_pose_distance,
+            "mean_pose_change": self.mean_pose_change, "mean_other_pose_change": self.mean_other_pose_change,
+            "definitions": {
+                "body_l1": "mean |drawn - real t| in [0,1] RGB over t's skeleton mask (the training's --mask, undilated)",
+                "ssim": "skimage structural_similarity, whole image, Gaussian sigma 1.5, data range 1",
+                "ssim_body": "the local SSIM map averaged over t's skeleton mask",
+                "pose_accuracy": "share of pairs with body L1(draw(s, pose t), t) < body L1(draw(s, pose u), t); ties 0.5",
+                "identity_accuracy": "share of pairs with body L1(draw(s, pose t), t) < body L1(draw(o, pose t), t); ties 0.5",
+                "rank1": "E's nearest real gallery image of draw(s, pose t) is the dancer (frames of s and t removed)",
+            },
+            "per_pair": self.per_pair,
+        }
+
+    def format(self) -> str:
+        """A markdown table: one row per drawing, and chance."""
+        lines = ["| drawing | " + " | ".join(_HEADERS) + " |", "|---|" + "---:|" * len(_HEADERS)]
+        for key, label in ROWS.items():
+            row = self.scores[key]
+            lines.append(f"| {label} | " + " | ".join(f"{row[m]:.3f}" for m in METRICS) + " |")
+        lines.append("| chance | | | | " + " | ".join(f"{self.chance[m]:.3f}" for m in METRICS[3:]) + " |")
+        height, width = self.image_size
+        lines.append("")
+        lines.append(f"{self.pairs} pairs (s, t) of {self.dancers} test dancers of {self.dataset}, seed {self.seed}, "
+                     f"{height}x{width} canvas; pose distance s->t {self.mean_pose_change:.2f}, t->u "
+                     f"{self.mean_other_pose_change:.2f} (body heights); mean image of {self.mean_image_from}; "
+                     f"{self.other_video_pairs} pair(s) took o from another video")
+        return "\n".join(lines)
+
+
+def _in_batches(fn: Callable[..., Tensor], batch_size: int, device: torch.device, *tensors: Tensor) -> Tensor:
+    out = []
+    for start in range(0, len(tensors[0]), batch_size):
+        out.append(fn(*(t[start:start + batch_size].to(device) for t in tensors)).float().cpu())
+    return torch.cat(out)
+
+
+def _nearest_hits(query: Tensor, gallery: Tensor, g_pids: np.ndarray, allowed: np.ndarray, pids: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-1 hit of each query among its allowed gallery rows, and the chance of a hit."""
+    d = torch.cdist(query.double(), gallery.double()).pow(2).numpy()
+    d = np.where(allowed, d, np.inf)
+    hits = g_pids[d.argmin(axis=1)] == pids
+    hits &= allowed.any(axis=1)
+    chance = (allowed & (g_pids[None, :] == pids[:, None])).sum(axis=1) / np.maximum(allowed.sum(axis=1), 1)
+    return hits.astype(np.float64), chance
+
+
+def evaluate_pose_transfer(
+    encoder: Embed,
+    draw: Draw,
+    dataset: LoadedDataset,
+    image_size: tuple[int, int],
+    *,
+    pairs: int = 64,
+    seed: int = 0,
+    min_pose_distance: float = DEFAULT_MIN_POSE_DISTANCE,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    mean: Tensor | None = None,
+    examples: int = 6,
+) -> PoseTransferReport:
+    """Score `draw` on `pairs` sampled (s, t) pairs of the test dancers of `dataset` (see the module
+    doc). `encoder` embeds ImageNet-normalised images (E in eval mode: its pre-BN descriptor);
+    `draw(sources, poses)` takes [0, 1] images and heat-maps on the `image_size` = (height, width)
+    canvas. `mean`: the mean-image reference (3, H, W); None = the mean of the training images.
+    nn.Modules among encoder/draw (and generator_draw's) are run in eval mode, then restored."""
+    height, width = image_size
+    if dataset.keypoints == "none":
+        raise StreidError(f"{dataset.root}: the dataset has no pose files; pose transfer needs keypoints of the test images")
+    if batch_size < 1:
+        raise StreidError(f"--batch-size {batch_size}: must be >= 1")
+    device = torch.device(device)
+    conv = convention(dataset.keypoints)
+    records = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
+    if not records:
+        raise StreidError(f"{dataset.root}: the split has no query/gallery (test) images")
+    frames = load_test_frames(records, height, width, conv)
+    chosen = sample_pairs(frames, pairs, seed, min_pose_distance)
+    if mean is None:
+        train = dataset.trainval or dataset.train
+        mean_from = f"{len(train)} training images" if train else f"{len(records)} test images (no training images)"
+        mean = mean_image(train or records, height, width)
+    else:
+        mean_from = "the given image"
+    s = [p.source for p in chosen]
+    t = [p.target for p in chosen]
+    u = [p.other_pose for p in chosen]
+    o = [p.other_dancer for p in chosen]
+    n = len(chosen)
+
+    modules = [m for m in (encoder, draw, *getattr(draw, "modules", ())) if isinstance(m, nn.Module)]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.inference_mode():
+            real_t = frames.images[t]
+            mask_t = frames.masks(t)
+            pose_t, pose_u = frames.poses(t), frames.poses(u)
+            sources = torch.cat([frames.images[s], frames.images[s], frames.images[o]])
+            poses = torch.cat([pose_t, pose_u, pose_t])
+            drawings = {
+                "generator": _in_batches(draw, batch_size, device, sources, poses),
+                "source": sources,
+                "mean": mean.float().expand(3 * n, -1, -1, -1),
+            }
+            in_gallery = set(dataset.gallery)
+            gallery = [i for i, r in enumerate(records) if r in in_gallery]
+            embed = lambda x: encoder(normalise(x))  # noqa: E731
+            g_feats = _in_batches(embed, batch_size, device, frames.images[gallery])
+            scored = {key: _score(images, n, real_t, mask_t, embed, batch_size, device, g_feats)
+                      for key, images in drawings.items()}
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+    g_records = [records[i] for i in gallery]
+    g_pids = np.array([r.pid for r in g_records])
+    g_cams = np.array([r.camid for r in g_records])
+    q_pids = np.array([records[i].pid for i in t])
+    protocol = resolve_protocol(dataset.protocol)
+    allowed = np.ones((n, len(g_records)), dtype=bool)
+    for k, p in enumerate(chosen):
+        cams = [records[p.source].camid, records[p.target].camid]
+        same_cam = np.isin(g_cams, cams)
+        allowed[k] = ~same_cam if protocol.separate_camera_set else ~(same_cam & (g_pids == q_pids[k]))
+        allowed[k] &= np.array([i not in (p.source, p.target) for i in gallery])
+    chance_rank1 = None
+    scores: dict[str, dict[str, float]] = {}
+    per_pair: list[dict[str, Any]] = [{
+        "source": os.path.basename(records[p.source].path), "target": os.path.basename(records[p.target].path),
+        "other_pose": os.path.basename(records[p.other_pose].path),
+        "other_dancer": os.path.basename(records[p.other_dancer].path),
+        "pid": records[p.target].pid, "video": records[p.target].video,
+        "pose_change": p.pose_change, "other_pose_change": p.other_pose_change, "other_video": p.other_video,
+    } for p in chosen]
+    for key, values in scored.items():
+        hits, chance_rank1 = _nearest_hits(values.pop("query_features"), g_feats, g_pids, allowed, q_pids)
+        values["rank1"] = hits
+        scores[key] = {m: float(np.mean(values[m])) for m in METRICS}
+        for k, row in enumerate(per_pair):
+            row[key] = {m: float(values[m][k]) for m in METRICS}
+
+    kept = min(examples, n)
+    gen = drawings["generator"]
+    example_images = torch.stack([frames.images[s[:kept]], real_t[:kept], gen[:kept], gen[n:n + kept],
+                                  gen[2 * n:2 * n + kept]], dim=1) if kept else None
+    return PoseTransferReport(
+        pairs=n, seed=seed, image_size=(height, width), dataset=dataset.name,
+        dancers=len({(records[i].pid, records[i].video) for i in t}), scores=scores,
+        chance={"pose_accuracy": 0.5, "identity_accuracy": 0.5, "rank1": float(np.mean(chance_rank1))},
+        mean_image_from=mean_from, other_video_pairs=sum(p.other_video for p in chosen),
+        min_pose_distance=min_pose_distance, mean_pose_change=float(np.mean([p.pose_change for p in chosen])),
+        mean_other_pose_change=float(np.mean([p.other_pose_change for p in chosen])), per_pair=per_pair,
+        examples=example_images)
+
+
+def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, embed: Callable[[Tensor], Tensor],
+           batch_size: int, device: torch.device, g_feats: Tensor) -> dict[str, Any]:
+    """Per-pair measures of one drawing: images = [draw(s, pose t); draw(s, pose u); draw(o, pose t)]."""
+    if tuple(images.shape) != (3 * n, *real_t.shape[1:]):
+        raise StreidError(f"the drawing returned images of shape {tuple(images.shape)}; expected "
+                          f"{(3 * n, *real_t.shape[1:])} ([0, 1] RGB on the canvas)")
+    drawn_t, drawn_u, drawn_o = images[:n], images[n:2 * n], images[2 * n:]
+    l1_t = body_l1(drawn_t, real_t, mask_t)
+    whole, body = ssim_scores(drawn_t, real_t, mask_t)
+    return {
+        "body_l1": l1_t.numpy(), "ssim": whole, "ssim_body": body,
+        "pose_accuracy": closer_score(l1_t, body_l1(drawn_u, real_t, mask_t)),
+        "identity_accuracy": closer_score(l1_t, body_l1(drawn_o, real_t, mask_t)),
+        "query_features": _in_batches(embed, batch_size, device, drawn_t.contiguous()),
+    }
+
+
+# ---------------------------------------------------------------- from a checkpoint, and a figure
+
+
+def evaluate_checkpoint(checkpoint: "str | os.PathLike | PoseTransfer", dataset: LoadedDataset, *, pairs: int = 64,
+                        seed: int = 0, min_pose_distance: float = DEFAULT_MIN_POSE_DISTANCE, batch_size: int = 64,
+                        device: str = "cpu", examples: int = 6) -> PoseTransferReport:
+    """`evaluate_pose_transfer` with E and G of a `streid train` run's checkpoint.pth.tar (read as
+    `PoseTransfer` reads it; a baseline run or model_best.pth.tar, without G, is a StreidError), or
+    of an already loaded PoseTransfer (then `device` is the one it was loaded on)."""
+    from ..transfer import PoseTransfer
+
+    model = checkpoint if isinstance(checkpoint, PoseTransfer) else PoseTransfer(checkpoint, device)
+    if dataset.keypoints != "none" and convention(dataset.keypoints).num_joints != model.convention.num_joints:
+        raise StreidError(f"{dataset.root}: keypoints in {dataset.keypoints}, but the model was trained on "
+                          f"{model.convention.name}; evaluate on a dataset of its convention")
+    draw = generator_draw(model.encoder, model.generator, model.config.quirks.imagenet_targets)
+    return evaluate_pose_transfer(model.encoder, draw, dataset, model.image_size, pairs=pairs, seed=seed,
+                                  min_pose_distance=min_pose_distance, batch_size=batch_size, device=model.device,
+                                  examples=examples)
+
+
+FIGURE_COLUMNS = ("source s", "real t", "G(s,pose t)", "G(s,pose u)", "G(o,pose t)")
+
+
+def example_grid(report: PoseTransferReport, scale: int = 2) -> Image.Image:
+    """The report's examples as one RGB image: a row per pair, columns FIGURE_COLUMNS, a header line."""
+    if report.examples is None or len(report.examples) == 0:
+        raise StreidError("the report keeps no example pairs (examples=0); evaluate with examples >= 1")
+    rows, cols = report.examples.shape[:2]
+    height, width = (scale * v for v in report.image_size)
+    gap, header = 4, 14
+    grid = Image.new("RGB", (cols * width + (cols + 1) * gap, header + rows * (height + gap) + gap), "white")
+    pen = ImageDraw.Draw(grid)
+    for c, name in enumerate(FIGURE_COLUMNS):
+        pen.text((gap + c * (width + gap), 2), name, fill="black")
+    pixels = (report.examples.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 1, 3, 4, 2).numpy()
+    for r in range(rows):
+        for c in range(cols):
+            tile = Image.fromarray(pixels[r, c]).resize((width, height), Image.NEAREST)
+            grid.paste(tile, (gap + c * (width + gap), header + gap + r * (height + gap)))
+    return grid
