@@ -6,11 +6,13 @@ Needs Debian's chromium and chromium-driver: installed through apt when missing 
 (`make test` does it first), skipped with the reason otherwise, and required under CI=true."""
 import base64
 import io
+import os
+import subprocess
 
 import pytest
 from PIL import Image
 
-from _jupyter_browser import REPO, chromium_session, jupyter_lab, require_browser, wait_for
+from _jupyter_browser import INSTALL_SCRIPT, REPO, chromium_session, jupyter_lab, require_browser, wait_for
 from _make_streid_batch import WIDTH
 from _make_synth import TINY
 from _make_transfer_checkpoint import make_transfer_checkpoint
@@ -34,6 +36,23 @@ fetch(img.src).then(r => r.arrayBuffer()).then(buffer => {
   done(btoa(text));
 }).catch(() => done(null));
 """
+
+
+@pytest.mark.parametrize("ci, code", [("true", 1), ("", 0)])
+def test_the_installer_fails_under_ci_when_it_cannot_install(tmp_path, ci, code):
+    """No chromium on PATH and an apt-get that fails (or not root): under CI that is an error, so
+    CI cannot go on to skip the browser test; elsewhere a warning, and `make test` goes on."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("id", "tr"):
+        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")
+    (bin_dir / "apt-get").write_text("#!/bin/sh\necho 'E: simulated failure' >&2\nexit 100\n")
+    (bin_dir / "apt-get").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), **({"CI": ci} if ci else {})}
+    done = subprocess.run(["/bin/bash", str(INSTALL_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == code, done.stderr
+    why = "apt-get update failed" if os.geteuid() == 0 else "not root"
+    assert why in done.stderr and ("requires the browser test" if ci else "will skip") in done.stderr
 
 
 def _prepare(tmp_path):
