@@ -1,5 +1,6 @@
 """Checkpoint files: RNG states survive weights_only loading, writes are atomic, damaged or
 foreign files give one-line errors, and load_encoder rebuilds the exact inference encoder."""
+import pickle
 import random
 
 import numpy as np
@@ -30,12 +31,19 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
     assert [_draws() for _ in range(3)] == expected
 
 
+class _RefusesToPickle:
+    """Fails inside torch.save, once the new checkpoint file is open and being written."""
+
+    def __reduce__(self):
+        raise pickle.PicklingError("this object refuses to be pickled")
+
+
 def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary(tmp_path):
     path = tmp_path / "checkpoint.pth.tar"
     save_checkpoint(path, {"format": FORMAT, "version": VERSION, "epoch": 1})
     before = path.read_bytes()
-    with pytest.raises(Exception):
-        save_checkpoint(path, {"format": FORMAT, "epoch": 2, "unpicklable": lambda: None})
+    with pytest.raises(pickle.PicklingError, match="refuses to be pickled"):  # the writer's own error, unchanged
+        save_checkpoint(path, {"format": FORMAT, "epoch": 2, "weights": torch.zeros(1000), "unpicklable": _RefusesToPickle()})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pth.tar"]
 
