@@ -110,7 +110,7 @@ def test_siamese_verification_pairs_the_halves():
     logits = torch.tensor([[0.0, LN3], [LN3, 0.0]])
     loss = siamese_verification_loss(logits, torch.tensor([1, 2, 1, 5]))
     assert loss.item() == pytest.approx(-math.log(0.75), abs=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"for 3 labels \(even batch\)"):
         siamese_verification_loss(logits, torch.tensor([1, 2, 1]))
 
 

@@ -73,14 +73,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     from streid_core.atomic import atomic_directory, atomic_file
 
     target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^crash$"):  # the caller's error, unchanged
         with atomic_file(target) as handle:
             handle.write("half")
             raise RuntimeError("crash")
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
     folder = tmp_path / "dataset"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^crash$"):
         with atomic_directory(folder) as tmp:
             (tmp / "a.txt").write_text("x")
             raise RuntimeError("crash")
@@ -89,7 +89,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with atomic_directory(folder) as tmp:
         (tmp / "a.txt").write_text("x")
     assert (folder / "a.txt").read_text() == "x"
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="dataset"):  # names the folder it will not replace
         with atomic_directory(folder) as tmp:
             pass
     with atomic_directory(folder, overwrite=True) as tmp:
