@@ -269,17 +269,31 @@ def normalise(images: Tensor) -> Tensor:
     return (images - _MEAN.to(images)) / _STD.to(images)
 
 
-def generator_draw(encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> Draw:
+class GeneratorDraw:
     """ST-ReIDNet's drawing: E's pre-BN feature of the source, G(pose maps, feature), G's output
-    mapped back to [0, 1] as in training. Both networks are used in their current mode (the
-    evaluation puts modules in eval mode)."""
-    from ..training.streidnet import generated_to_unit
+    mapped back to [0, 1] as in training. `from_features` skips E: the evaluation feeds it the
+    features it already has of the test frames (E runs once per frame, not once per drawing).
+    Both networks are used in their current mode (the evaluation puts them in eval mode)."""
 
-    def draw(sources: Tensor, poses: Tensor) -> Tensor:
-        return generated_to_unit(generator(poses, encoder(normalise(sources))).float(), imagenet_targets)
+    def __init__(self, encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> None:
+        self.encoder, self.generator, self.imagenet_targets = encoder, generator, imagenet_targets
 
-    draw.modules = (encoder, generator)  # type: ignore[attr-defined]
-    return draw
+    @property
+    def modules(self) -> tuple[nn.Module, nn.Module]:
+        return self.encoder, self.generator
+
+    def from_features(self, features: Tensor, poses: Tensor) -> Tensor:
+        from ..training.streidnet import generated_to_unit
+
+        return generated_to_unit(self.generator(poses, features).float(), self.imagenet_targets)
+
+    def __call__(self, sources: Tensor, poses: Tensor) -> Tensor:
+        return self.from_features(self.encoder(normalise(sources)), poses)
+
+
+def generator_draw(encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> GeneratorDraw:
+    """The `Draw` of an ST-ReIDNet's E and G (see GeneratorDraw)."""
+    return GeneratorDraw(encoder, generator, imagenet_targets)
 
 
 # ---------------------------------------------------------------- the evaluation
@@ -405,22 +419,30 @@ def evaluate_pose_transfer(
         m.eval()
     try:
         with torch.inference_mode():
+            embed = lambda x: encoder(normalise(x))  # noqa: E731
+            # E once per test frame: the gallery, and the sources s and o (which are test frames)
+            frame_feats = _in_batches(embed, batch_size, device, frames.images)
             real_t = frames.images[t]
             mask_t = frames.masks(t)
             pose_t, pose_u = frames.poses(t), frames.poses(u)
-            sources = torch.cat([frames.images[s], frames.images[s], frames.images[o]])
+            who = s + s + o
+            sources = frames.images[who]
             poses = torch.cat([pose_t, pose_u, pose_t])
-            drawings = {
-                "generator": _in_batches(draw, batch_size, device, sources, poses),
-                "source": sources,
-                "mean": mean.float().expand(3 * n, -1, -1, -1),
-            }
+            if isinstance(draw, GeneratorDraw) and draw.encoder is encoder:
+                drawn = _in_batches(draw.from_features, batch_size, device, frame_feats[who], poses)
+            else:
+                drawn = _in_batches(draw, batch_size, device, sources, poses)
+            del poses
             in_gallery = set(dataset.gallery)
             gallery = [i for i, r in enumerate(records) if r in in_gallery]
-            embed = lambda x: encoder(normalise(x))  # noqa: E731
-            g_feats = _in_batches(embed, batch_size, device, frames.images[gallery])
-            scored = {key: _score(images, n, real_t, mask_t, embed, batch_size, device, g_feats)
-                      for key, images in drawings.items()}
+            g_feats = frame_feats[gallery]
+            mean = mean.float()
+            scored = {
+                "generator": _score(drawn, n, real_t, mask_t, _in_batches(embed, batch_size, device, drawn[:n])),
+                "source": _score(sources, n, real_t, mask_t, frame_feats[s]),
+                "mean": _score(mean.expand(3 * n, -1, -1, -1), n, real_t, mask_t,
+                               embed(mean[None].to(device)).float().cpu().expand(n, -1)),
+            }
     finally:
         for m, mode in zip(modules, modes):
             m.train(mode)
@@ -453,7 +475,7 @@ def evaluate_pose_transfer(
             row[key] = {m: float(values[m][k]) for m in METRICS}
 
     kept = min(examples, n)
-    gen = drawings["generator"]
+    gen = drawn
     example_images = torch.stack([frames.images[s[:kept]], real_t[:kept], gen[:kept], gen[n:n + kept],
                                   gen[2 * n:2 * n + kept]], dim=1) if kept else None
     return PoseTransferReport(
@@ -466,9 +488,9 @@ def evaluate_pose_transfer(
         examples=example_images)
 
 
-def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, embed: Callable[[Tensor], Tensor],
-           batch_size: int, device: torch.device, g_feats: Tensor) -> dict[str, Any]:
-    """Per-pair measures of one drawing: images = [draw(s, pose t); draw(s, pose u); draw(o, pose t)]."""
+def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, query_features: Tensor) -> dict[str, Any]:
+    """Per-pair measures of one drawing: images = [draw(s, pose t); draw(s, pose u); draw(o, pose t)],
+    query_features = E's descriptors of draw(s, pose t)."""
     if tuple(images.shape) != (3 * n, *real_t.shape[1:]):
         raise StreidError(f"the drawing returned images of shape {tuple(images.shape)}; expected "
                           f"{(3 * n, *real_t.shape[1:])} ([0, 1] RGB on the canvas)")
@@ -479,7 +501,7 @@ def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, embed: Callab
         "body_l1": l1_t.numpy(), "ssim": whole, "ssim_body": body,
         "pose_accuracy": closer_score(l1_t, body_l1(drawn_u, real_t, mask_t)),
         "identity_accuracy": closer_score(l1_t, body_l1(drawn_o, real_t, mask_t)),
-        "query_features": _in_batches(embed, batch_size, device, drawn_t.contiguous()),
+        "query_features": query_features,
     }
 
 
