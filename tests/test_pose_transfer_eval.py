@@ -136,7 +136,7 @@ def truth_oracle(frames):
     """draw(s, pose p) = the real frame of s's dancer with pose p, looked up by the pixels of the
     source and the heat-maps of the pose; for another dancer's pose (G(o, pose t)), o's frame
     with the frame number of the pose's frame."""
-    dancer_of = {frames.images[i].numpy().tobytes(): frames.records[i].pid for i in range(len(frames.records))}
+    dancer_of = {frames.images([i])[0].numpy().tobytes(): frames.records[i].pid for i in range(len(frames.records))}
     frames_of_pose: dict[bytes, list[int]] = {}
     for i in range(len(frames.records)):
         frames_of_pose.setdefault(frames.poses([i])[0].numpy().tobytes(), []).append(i)
@@ -153,7 +153,7 @@ def truth_oracle(frames):
                 frame = frames.records[owners[0]].frame
                 own = [min((i for i, r in enumerate(frames.records) if r.pid == pid),
                            key=lambda i: abs(frames.records[i].frame - frame))]
-            out.append(frames.images[own[0]])
+            out.append(frames.images([own[0]])[0])
         return torch.stack(out)
 
     draw.calls = calls
@@ -198,7 +198,7 @@ def test_a_drawing_that_ignores_identity_scores_half(synth):
 def test_without_training_images_the_mean_is_the_test_images(synth):
     dataset, frames = synth
     test_only = dataclasses.replace(dataset, train=[], val=[], trainval=[])
-    test_mean = frames.images.double().mean(dim=0).float()
+    test_mean = frames.images().double().mean(dim=0).float()
     report = evaluate_pose_transfer(colour_embed, lambda s, p: test_mean.expand(len(s), -1, -1, -1), test_only, SIZE,
                                     pairs=8, seed=0)
     assert report.mean_image_from == f"{len(frames.records)} test images (no training images)"

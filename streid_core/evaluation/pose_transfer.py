@@ -86,16 +86,21 @@ _HEADERS = ("body L1 (lower)", "SSIM", "body SSIM", "pose acc.", "identity acc."
 
 @dataclass
 class TestFrames:
-    """Images of records at the canvas size, in [0, 1], with their keypoints on the canvas."""
+    """Images of records at the canvas size (kept as bytes: a test set of 256x128 frames fits in
+    memory), with their keypoints on the canvas."""
 
     records: list[Record]
-    images: Tensor  # (N, 3, H, W) float32
+    pixels: Tensor  # (N, 3, H, W) uint8
     keypoints: np.ndarray  # (N, K, 2) canvas pixels, NaN where missing
     conv: KeypointConvention
 
     @property
     def size(self) -> tuple[int, int]:
-        return int(self.images.shape[2]), int(self.images.shape[3])
+        return int(self.pixels.shape[2]), int(self.pixels.shape[3])
+
+    def images(self, indices: Sequence[int] | slice = slice(None)) -> Tensor:
+        """(n, 3, H, W) float32 images in [0, 1] of the frames `indices`."""
+        return self.pixels[indices].float().div_(255.0)
 
     def poses(self, indices: Sequence[int]) -> Tensor:
         """(n, K, H, W) heat-maps (sigma 5, as in training) of the frames `indices`."""
@@ -126,13 +131,11 @@ def load_test_frames(records: Sequence[Record], height: int, width: int, conv: K
     """Load `records` as the test transform does (bilinear resize to the canvas, keypoints scaled
     and truncated to whole pixels)."""
     conv = convention(conv) if isinstance(conv, str) else conv
-    images = np.empty((len(records), 3, height, width), dtype=np.float32)
+    pixels = np.empty((len(records), 3, height, width), dtype=np.uint8)
     keypoints = np.empty((len(records), conv.num_joints, 2), dtype=np.float32)
     for i, record in enumerate(records):
-        pixels, kps = _canvas_image(record, height, width, conv)
-        np.multiply(pixels, np.float32(1.0 / 255.0), out=images[i])
-        keypoints[i] = kps
-    return TestFrames(list(records), torch.from_numpy(images), keypoints, conv)
+        pixels[i], keypoints[i] = _canvas_image(record, height, width, conv)
+    return TestFrames(list(records), torch.from_numpy(pixels), keypoints, conv)
 
 
 def mean_image(records: Sequence[Record], height: int, width: int) -> Tensor:
@@ -183,14 +186,25 @@ def body_height(keypoints: np.ndarray) -> float:
     return float(ys.max() - ys.min()) if len(ys) >= 2 else 0.0
 
 
+def pose_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(m, n) pose distances between poses a (m, K, 2) and b (n, K, 2): the mean distance between
+    the joints present in both, over the mean body height of the two (inf when they share no
+    joint or have no height)."""
+    heights_a = np.array([body_height(k) for k in a])
+    heights_b = np.array([body_height(k) for k in b])
+    present_a, present_b = np.isfinite(a).all(axis=2), np.isfinite(b).all(axis=2)
+    both = present_a[:, None, :] & present_b[None, :, :]
+    gap = np.linalg.norm(np.nan_to_num(a)[:, None] - np.nan_to_num(b)[None, :], axis=3)
+    count = both.sum(axis=2)
+    scale = 0.5 * (heights_a[:, None] + heights_b[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = (gap * both).sum(axis=2) / count / scale
+    return np.where((count > 0) & (scale > 0), d, np.inf)
+
+
 def pose_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean distance between the joints present in both poses, over the mean body height of the two
-    (inf when they share no joint or have no height)."""
-    both = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-    scale = 0.5 * (body_height(a) + body_height(b))
-    if not both.any() or scale <= 0:
-        return float("inf")
-    return float(np.linalg.norm(a[both] - b[both], axis=1).mean() / scale)
+    """The pose distance of two (K, 2) poses (see pose_distances)."""
+    return float(pose_distances(np.asarray(a, dtype=np.float64)[None], np.asarray(b, dtype=np.float64)[None])[0, 0])
 
 
 # ---------------------------------------------------------------- pairs
@@ -224,29 +238,33 @@ def sample_pairs(frames: TestFrames, count: int, seed: int, min_pose_distance: f
             groups.setdefault((record.pid, record.video), []).append(i)
     for members in groups.values():
         members.sort(key=lambda i: (frames.records[i].frame, i))
-    distances: dict[tuple[int, str], np.ndarray] = {}
-    candidates: list[tuple[tuple[int, str], int, int]] = []
-    for key in sorted(groups):
-        members = groups[key]
-        if len(members) < 3:
-            continue
-        d = np.array([[pose_distance(frames.keypoints[a], frames.keypoints[b]) for b in members] for a in members])
+    keys = [key for key in sorted(groups) if len(groups[key]) >= 3]
+    distances = {}
+    candidates = {}  # the (s, t) positions within a group's frames, flattened row-major
+    for key in keys:
+        kps = frames.keypoints[groups[key]].astype(np.float64)
+        d = pose_distances(kps, kps)
         distances[key] = d
-        candidates += [(key, a, b) for a in range(len(members)) for b in range(len(members))
-                       if a != b and d[a, b] >= min_pose_distance]
-    if not candidates:
+        candidates[key] = np.flatnonzero((d >= min_pose_distance) & ~np.eye(len(d), dtype=bool))
+    counts = np.array([len(candidates[key]) for key in keys], dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
         raise StreidError(f"no test dancer has two frames with pose distance >= {min_pose_distance} and a third one; "
                           "lower --min-pose-distance or use a dataset with more frames per test dancer")
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
+    chosen = rng.choice(total, size=min(count, total), replace=False)
+    ends = np.cumsum(counts)
     pairs = []
     for c in chosen:
-        key, a, b = candidates[int(c)]
+        g = int(np.searchsorted(ends, c, side="right"))
+        key = keys[g]
         members, d = groups[key], distances[key]
-        others = [k for k in range(len(members)) if k not in (a, b)]
-        far = max(others, key=lambda k: (d[b, k], -k))  # the farthest pose from t; ties: earliest frame
-        same_video = sorted(g for g in groups if g[1] == key[1] and g[0] != key[0]) if key[1] else []
-        pool = same_video or sorted(g for g in groups if g[0] != key[0])
+        a, b = divmod(int(candidates[key][c - (ends[g] - counts[g])]), len(members))
+        away = d[b].copy()
+        away[[a, b]] = -np.inf
+        far = int(np.argmax(away))  # the farthest pose from t (not s or t); ties: the earliest frame
+        same_video = sorted(k for k in groups if k[1] == key[1] and k[0] != key[0]) if key[1] else []
+        pool = same_video or sorted(k for k in groups if k[0] != key[0])
         if not pool:
             raise StreidError("the test set has a single dancer; identity accuracy needs another test dancer")
         other = pool[int(rng.integers(len(pool)))]
@@ -359,6 +377,15 @@ def _in_batches(fn: Callable[..., Tensor], batch_size: int, device: torch.device
     return torch.cat(out)
 
 
+def _frame_features(embed: Callable[[Tensor], Tensor], frames: TestFrames, batch_size: int, device: torch.device
+                    ) -> Tensor:
+    """E's descriptors of every test frame, converting one batch of bytes to [0, 1] at a time."""
+    out = []
+    for start in range(0, len(frames.records), batch_size):
+        out.append(embed(frames.images(slice(start, start + batch_size)).to(device)).float().cpu())
+    return torch.cat(out)
+
+
 def _nearest_hits(query: Tensor, gallery: Tensor, g_pids: np.ndarray, allowed: np.ndarray, pids: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Rank-1 hit of each query among its allowed gallery rows, and the chance of a hit."""
@@ -421,12 +448,12 @@ def evaluate_pose_transfer(
         with torch.inference_mode():
             embed = lambda x: encoder(normalise(x))  # noqa: E731
             # E once per test frame: the gallery, and the sources s and o (which are test frames)
-            frame_feats = _in_batches(embed, batch_size, device, frames.images)
-            real_t = frames.images[t]
+            frame_feats = _frame_features(embed, frames, batch_size, device)
+            real_t = frames.images(t)
             mask_t = frames.masks(t)
             pose_t, pose_u = frames.poses(t), frames.poses(u)
             who = s + s + o
-            sources = frames.images[who]
+            sources = frames.images(who)
             poses = torch.cat([pose_t, pose_u, pose_t])
             if isinstance(draw, GeneratorDraw) and draw.encoder is encoder:
                 drawn = _in_batches(draw.from_features, batch_size, device, frame_feats[who], poses)
@@ -452,12 +479,13 @@ def evaluate_pose_transfer(
     g_cams = np.array([r.camid for r in g_records])
     q_pids = np.array([records[i].pid for i in t])
     protocol = resolve_protocol(dataset.protocol)
+    gallery_index = np.array(gallery)
     allowed = np.ones((n, len(g_records)), dtype=bool)
     for k, p in enumerate(chosen):
         cams = [records[p.source].camid, records[p.target].camid]
         same_cam = np.isin(g_cams, cams)
         allowed[k] = ~same_cam if protocol.separate_camera_set else ~(same_cam & (g_pids == q_pids[k]))
-        allowed[k] &= np.array([i not in (p.source, p.target) for i in gallery])
+        allowed[k] &= (gallery_index != p.source) & (gallery_index != p.target)
     chance_rank1 = None
     scores: dict[str, dict[str, float]] = {}
     per_pair: list[dict[str, Any]] = [{
@@ -476,7 +504,7 @@ def evaluate_pose_transfer(
 
     kept = min(examples, n)
     gen = drawn
-    example_images = torch.stack([frames.images[s[:kept]], real_t[:kept], gen[:kept], gen[n:n + kept],
+    example_images = torch.stack([frames.images(s[:kept]), real_t[:kept], gen[:kept], gen[n:n + kept],
                                   gen[2 * n:2 * n + kept]], dim=1) if kept else None
     return PoseTransferReport(
         pairs=n, seed=seed, image_size=(height, width), dataset=dataset.name,
