@@ -13,11 +13,16 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from .errors import StreidError
+
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary sibling of `path`; on success fsync and rename it to `path`."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # a rename would replace a folder's entry or a device (/dev/full) with a plain file
+        raise StreidError(f"{path}: is {_kind(path)}, not a file; pass a file path to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -28,9 +33,11 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) ->
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)  # a full disk names the output, not a temporary that is gone
         raise
 
 
@@ -70,3 +77,44 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# ------------------------------------------------------------------ checks before long work
+
+
+def _kind(path: Path) -> str:
+    return "a folder" if path.is_dir() else "a file" if path.is_file() else "a device, pipe or socket"
+
+
+def _check_can_create(folder: Path, flag: str) -> None:
+    """`folder` exists as a writable folder or can be created (its nearest existing ancestor is one)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StreidError(f"{flag} {folder}: cannot create it, {existing} is {_kind(existing)}; choose another path")
+    try:  # an unnamed temporary file: leaves nothing behind, and sees read-only disks as root does
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise StreidError(f"{flag} {folder}: cannot write in {existing} ({exc.strerror}); choose a folder you can write") from None
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> None:
+    """Fail before the work, not after it: `path` must be a folder that exists or can be created,
+    and that can be written. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StreidError(f"{flag} {path}: is {_kind(path)}, not a folder; choose a folder path")
+    _check_can_create(path, flag)
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """Fail before the work, not after it: `path` must be a regular file or a new name in a
+    folder that exists or can be created, and that can be written. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise StreidError(f"{flag} {path}: is a folder; pass a file path, e.g. {path / 'out'}")
+    if path.exists() and not path.is_file():
+        raise StreidError(f"{flag} {path}: is {_kind(path)}, not a file; pass a file path to write")
+    _check_can_create(path.parent, flag)

@@ -106,7 +106,7 @@ def test_evaluate_reproduces_the_final_test_of_the_selected_model(tmp_path):
     # the best-model file has no optimiser or RNG state, and a resume must keep the architecture
     with pytest.raises(StreidError, match="best-model file"):
         train_baseline(tiny_config(data, logs, epochs=2, resume=str(logs / BEST_NAME)))
-    with pytest.raises(StreidError, match=r"model differs \(last_stride=1 \(now 2\)\)"):
+    with pytest.raises(StreidError, match=r"other settings \(--last-stride=1 \(now 2\)\)"):
         train_baseline(tiny_config(data, logs, epochs=2, last_stride=2, resume=str(logs / CHECKPOINT_NAME)))
 
 

@@ -9,6 +9,7 @@ command means adding a file. Command modules import heavy libraries inside their
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -44,9 +45,38 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a full disk, a folder where a file was expected, no permission: the user's to fix
+        print(f"streid: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("streid: error: out of memory; lower -b/--batch-size (or --workers), or free memory", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("streid: interrupted", file=sys.stderr)
         return 130
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run again",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and run again",
+    errno.EFBIG: "the file is too large for this disk or limit; free space or raise the limit",
+    errno.EACCES: "choose a path you can write, or fix its permissions",
+    errno.EPERM: "choose a path you can write, or fix its permissions",
+    errno.EROFS: "the disk is read-only; choose another path",
+    errno.EISDIR: "it is a folder; pass a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.ENOENT: "no such file or folder; check the path",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: the file it is about, what went wrong, what to do."""
+    what = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.filename2:
+        where = f"{exc.filename} -> {exc.filename2}: "
+    hint = _OS_HINTS.get(exc.errno)
+    return f"{where}{what}" + (f"; {hint}" if hint else "")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,10 @@ def _check_args(args: argparse.Namespace) -> None:
                              ("--top-k", args.top_k, 1), ("--k1", args.k1, 1), ("--k2", args.k2, 1)):
         if value < low:
             raise StreidError(f"{name} {value}: must be >= {low}")
+    if args.seed < 0:
+        raise StreidError(f"--seed {args.seed}: must be >= 0")
+    if args.split < 0:
+        raise StreidError(f"--split {args.split}: must be >= 0 (an index into splits.json)")
     if not 0.0 <= args.lambda_value <= 1.0:
         raise StreidError(f"--lambda-value {args.lambda_value}: must be in [0, 1]")
 
@@ -97,7 +101,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from ..atomic import write_json
+    from ..atomic import check_output_dir, write_json
     from ..data import load_dataset
     from ..device import resolve_device
     from ..evaluation.distance import PairwiseDistance, evaluate_features
@@ -112,11 +116,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not checkpoint.is_file():  # fail before the dataset is read
         raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar or model_best.pth.tar of a run")
     root = _dataset_root(args)
+    out_dir = Path(args.out) if args.out else checkpoint.parent / "evaluate" / root.name
+    check_output_dir(out_dir, "--out")  # before any image is embedded
+    if not args.no_cache:
+        check_output_dir(Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache", "--cache-dir")
     dataset = load_dataset(root, split=args.split, query_mode=args.query_mode)
     protocol = resolve_protocol(args.protocol or dataset.protocol)
     device = resolve_device(args.device)
     dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if args.amp else None
-    out_dir = Path(args.out) if args.out else checkpoint.parent / "evaluate" / root.name
 
     images = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
     print(f"{dataset.name} ({root}): {len(dataset.query)} query / {len(dataset.gallery)} gallery images, "

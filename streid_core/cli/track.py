@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 
 from ..errors import StreidError
@@ -86,12 +87,16 @@ def run_track(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from ..atomic import check_output_file
     from ..data.images import load_image
     from ..tracking.mot_format import read_detections, read_seqinfo, write_results
     from ..tracking.config import TrackerConfig
     from ..tracking.tracker import Tracker, run_sequence
 
     config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
+    check_output_file(args.out, "--out")
+    if args.min_conf is not None and not math.isfinite(args.min_conf):
+        raise StreidError(f"--min-conf {args.min_conf}: must be a finite number")
     detections = read_detections(args.dets)
     seqinfo = read_seqinfo(args.seqinfo) if args.seqinfo else None
     images = _numbered_frames(Path(args.frames), seqinfo.im_ext if seqinfo else None)
@@ -131,12 +136,14 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def run_track_eval(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_file, write_json
+    from ..atomic import atomic_file, check_output_file, write_json
     from ..tracking.comparison import compare_trackers, render_markdown
 
     out = Path(args.out)
     if out.suffix not in (".json", ".md"):
         raise StreidError(f"--out {out}: name the table file with .json or .md (both are written)")
+    for path in (out.with_suffix(".json"), out.with_suffix(".md")):
+        check_output_file(path, "--out")
     results = parse_named_pairs(args.results, "--results", "DIR", "motion-only=runs/motion")
     comparison = compare_trackers(args.gt_root, results, use_trackeval=not args.no_trackeval)
     markdown = render_markdown(comparison)

@@ -33,11 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_dir
     from ..tracking.benchmark import run_benchmark
     from ..tracking.comparison import render_markdown
     from ..tracking.config import TrackerConfig
 
     config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
+    check_output_dir(args.out, "--out")
     comparison = run_benchmark(args.videos, parse_named_pairs(args.checkpoint, "--checkpoint", "PATH", "baseline=logs/baseline/model_best.pth.tar"), args.out, config=config,
                                device=args.device, use_trackeval=not args.no_trackeval, progress=True)
     print(render_markdown(comparison), end="")

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from ..atomic import atomic_file
+    from ..atomic import atomic_file, check_output_file
     from ..errors import StreidError
     from ..transfer import transfer
 
@@ -34,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     image_format = Image.registered_extensions().get(out.suffix.lower())
     if image_format is None:
         raise StreidError(f"--out {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
+    check_output_file(out, "--out")
     image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device)
     with atomic_file(out, "wb") as handle:
         image.save(handle, format=image_format)

@@ -537,10 +537,14 @@ class _Totals:
         if len(valid) == 0:
             raise StreidError("no valid query: no query identity has a gallery match from another camera; "
                               "check that q_pids/g_pids and the camera ids are right")
-        ap = np.concatenate(self.ap)
-        inp = np.concatenate(self.inp)
-        return RankResult(cmc=np.cumsum(self.hist) / len(valid), mAP=float(ap.mean()),
-                          mINP=float(inp.mean()), num_valid=len(valid), ap=ap, inp=inp,
+        # Rates are fractions: the histogram sums float shares (1/repeats per single-shot draw,
+        # expected-tie probabilities) and digamma sums round, which can land a few ulps above 1
+        # (1.0000000000000002). Clipping removes only that rounding; the counts never exceed 1.
+        ap = np.clip(np.concatenate(self.ap), 0.0, 1.0)
+        inp = np.clip(np.concatenate(self.inp), 0.0, 1.0)
+        cmc = np.clip(np.cumsum(self.hist) / len(valid), 0.0, 1.0)
+        return RankResult(cmc=cmc, mAP=float(min(ap.mean(), 1.0)),
+                          mINP=float(min(inp.mean(), 1.0)), num_valid=len(valid), ap=ap, inp=inp,
                           valid_queries=valid, ap_convention=ap_convention, ties=ties,
                           protocol=protocol)
 

@@ -19,6 +19,8 @@ from torchvision import models as tv_models
 
 from streid_core.errors import StreidError
 
+from .torch_file import load_torch_file
+
 _BUILDERS: dict[str, Callable[..., tv_models.ResNet]] = {
     "resnet18": tv_models.resnet18,
     "resnet34": tv_models.resnet34,
@@ -71,18 +73,8 @@ class ResNetTrunk(nn.Module):
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    if not path.is_file():
-        raise StreidError(
-            f"pretrained weights not found: {path}; pass a local torchvision ResNet state dict "
-            "(torch.save(model.state_dict(), path)) or no pretrained path"
-        )
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip errors vary by cause; all mean "not a usable file"
-        raise StreidError(
-            f"cannot read pretrained weights {path} ({type(exc).__name__}); save them with "
-            "torch.save(model.state_dict(), path)"
-        ) from exc
+    obj = load_torch_file(path, "pretrained weights file", "pass a local torchvision ResNet state dict "
+                          "(torch.save(model.state_dict(), path)) or no pretrained path")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # open-reid style checkpoint {"state_dict": ...}
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):

@@ -50,6 +50,40 @@ def resolve_notebook(name: str) -> Path:
     return notebooks_dir() / f"{matches[0]}.ipynb"
 
 
+def notebook_parameters(notebook: Path) -> list[str]:
+    """The names the notebook's `parameters`-tagged cell assigns (what papermill may override)."""
+    import ast
+
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    names: list[str] = []
+    for cell in cells:
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = cell.get("source", "")
+        for node in ast.parse("".join(source) if isinstance(source, list) else source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AnnAssign) else []
+            names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+
+def check_parameters(paths: list[Path], parameters: dict[str, Any], per_notebook: dict[str, dict[str, Any]]) -> None:
+    """Refuse, before anything runs, a parameter no notebook it goes to declares (a misspelt one
+    would otherwise be injected and silently ignored)."""
+    declared = {path.stem: notebook_parameters(path) for path in paths}
+    for name in parameters:
+        if not any(name in names for names in declared.values()):
+            valid = sorted({n for names in declared.values() for n in names})
+            where = paths[0].stem if len(paths) == 1 else f"any of {', '.join(declared)}"
+            raise StreidError(f"-p {name}: not a parameter of {where}; valid parameters: {', '.join(valid)}")
+    for stem, values in per_notebook.items():
+        if stem in declared:
+            unknown = [n for n in values if n not in declared[stem]]
+            if unknown:
+                raise StreidError(f"parameter {unknown[0]!r}: not a parameter of {stem}; valid parameters: "
+                                  f"{', '.join(sorted(declared[stem]))}")
+
+
 @dataclass
 class NotebookResult:
     name: str
@@ -170,6 +204,7 @@ def run_notebooks(
     `per_notebook` adds parameters for single notebooks (by file stem); `log` receives one line
     as each notebook starts and ends; `stream` what the cells print."""
     paths = [resolve_notebook(n) for n in (names or available_notebooks())]
+    check_parameters(paths, parameters or {}, per_notebook or {})
     run_name = run_name or time.strftime("run-%Y%m%d-%H%M%S")
     out_dir = Path(reports_root).resolve() / run_name
     results = []

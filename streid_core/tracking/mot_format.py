@@ -86,6 +86,10 @@ def _read_table(path: str | os.PathLike, min_fields: int, what: str) -> np.ndarr
                 f"{path}:{line_number}: expected at least {min_fields} finite comma-separated numbers, "
                 f"got {text[:60]!r}"
             )
+        bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        if bad is not None:  # NaN would otherwise read as a missing value (a NaN confidence as 1.0)
+            raise StreidError(f"{path}:{line_number}: column {bad + 1} is {parts[bad]!r}, not a finite number; "
+                              "fix the file (write -1 for an unknown value)")
         frame = values[0]
         if not frame.is_integer() or frame < 1:
             raise StreidError(f"{path}:{line_number}: frame {parts[0]!r} must be a whole number >= 1")

@@ -33,7 +33,7 @@ from ..models.reid import ReIDEncoder
 from .checkpoint import load_encoder
 from .config import BaselineConfig
 from .distributed import all_gather, convert_sync_batchnorm, gather_with_grad, wrap_ddp
-from .engine import EvalData, FitResult, RunContext, evaluate_split, fit, start_run
+from .engine import EvalData, FitResult, RunContext, check_resume, evaluate_split, fit, start_run
 from .loader import TrainData
 from .pair_sampler import PairBatchSampler
 from .precision import autocast, grad_scaler
@@ -162,6 +162,8 @@ def train_baseline(config: BaselineConfig) -> FitResult:
     """Everything `streid baseline` does when training: seed, data, encoder, task, fit."""
     config.validate()
     loop = config.loop_config()
+    if loop.resume:  # refuse a resume that cannot continue this run before any work
+        check_resume(loop, asdict(config))
     run = start_run(loop)
     train, evaluation, num_classes = baseline_data(config, run)
     encoder_config = config.encoder_config(num_classes)

@@ -29,6 +29,7 @@ import torch
 
 from ..atomic import atomic_file
 from ..errors import StreidError
+from ..models.torch_file import first_line, load_torch_file
 from .config import EncoderConfig
 
 FORMAT = "streid-checkpoint"
@@ -70,22 +71,26 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a streid checkpoint on the CPU (weights_only). Anything else is a StreidError."""
     path = Path(path)
-    if not path.is_file():
-        raise StreidError(f"{path}: checkpoint not found; pass the checkpoint.pth.tar or model_best.pth.tar of a run")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # zip/pickle errors differ by damage; all mean "unusable file"
-        raise StreidError(
-            f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-            "the file is damaged or not a torch checkpoint, use another one"
-        ) from exc
+    state = load_torch_file(path, "checkpoint", "pass the checkpoint.pth.tar or model_best.pth.tar of a streid run")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         hint = " (an open-reid/original checkpoint holds only weights: retrain with streid)" if (
             isinstance(state, dict) and "state_dict" in state) else ""
         raise StreidError(f"{path}: not a streid checkpoint{hint}")
-    if state.get("version", 0) > VERSION:
-        raise StreidError(f"{path}: checkpoint version {state['version']} is newer than this streid understands; update streid")
+    version = state.get("version")
+    if not _is_int(version) or version < 1:
+        raise StreidError(f"{path}: checkpoint version {version!r} is not a version number; the file is damaged, "
+                          "use another checkpoint")
+    if version > VERSION:
+        raise StreidError(f"{path}: checkpoint version {version} is newer than this streid understands; update streid")
+    epoch = state.get("epoch")
+    if not _is_int(epoch) or epoch < 0:
+        raise StreidError(f"{path}: checkpoint epoch {epoch!r} is not a number of epochs; the file is damaged, "
+                          "use another checkpoint")
     return state
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, tuple[int, int]]:
@@ -96,10 +101,13 @@ def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     state = load_checkpoint(path)
     if "encoder" not in state or "encoder_config" not in state:
         raise StreidError(f"{path}: checkpoint has no encoder; it was not written by a streid trainer")
-    config = EncoderConfig.from_dict(state["encoder_config"])
+    config = EncoderConfig.from_checkpoint(state["encoder_config"], path)
     encoder = config.build()
+    if not isinstance(state["encoder"], dict):
+        raise StreidError(f"{path}: the checkpoint's encoder is not a state dict; the file is damaged, use another one")
     try:
         encoder.load_state_dict(state["encoder"])
-    except RuntimeError as exc:
-        raise StreidError(f"{path}: encoder weights do not match its encoder_config ({str(exc).splitlines()[0]})") from exc
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise StreidError(f"{path}: encoder weights do not match its encoder_config ({first_line(exc)}); "
+                          "the file is damaged, use another checkpoint") from None
     return encoder.to(device).eval(), (config.height, config.width)

@@ -8,14 +8,29 @@ All of them serialise to plain JSON (`dataclasses.asdict`) for `config.json` and
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..atomic import check_output_dir
 from ..errors import StreidError
 
 AMP_MODES = ("off", "bf16", "fp16")
 SELECT_ON = ("val", "test")
+
+
+def check_rate(flag: str, value: float, *, positive: bool = False) -> None:
+    """A learning rate, weight or decay: a finite number, > 0 (`positive`) or >= 0. NaN fails
+    every comparison, so `value <= 0` alone would let it through."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        raise StreidError(f"{flag} {value}: must be a finite number {'> 0' if positive else '>= 0'}")
+
+
+def check_seed(flag: str, value: int) -> None:
+    if not 0 <= value < 2**32:
+        raise StreidError(f"{flag} {value}: must be between 0 and 2**32 - 1")
 
 
 @dataclass
@@ -52,6 +67,9 @@ class LoopConfig:
             raise StreidError(f"--max-iters-per-epoch {self.max_iters_per_epoch}: must be >= 1")
         if self.print_freq < 1:
             raise StreidError(f"--print-freq {self.print_freq}: must be >= 1")
+        if self.eval_batch_size < 1:
+            raise StreidError(f"eval_batch_size {self.eval_batch_size}: must be >= 1")
+        check_seed("--seed", self.seed)
         if self.resume and not os.path.isfile(self.resume):
             raise StreidError(f"--resume {self.resume}: no such checkpoint file; pass the checkpoint.pth.tar of a run")
 
@@ -85,6 +103,32 @@ class EncoderConfig:
     def from_dict(cls, values: dict[str, Any]) -> "EncoderConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_checkpoint(cls, values: Any, path: str | os.PathLike) -> "EncoderConfig":
+        """`from_dict` of a checkpoint's encoder_config, every value checked: a crafted or
+        damaged file is a StreidError naming it, never a TypeError deep inside the model."""
+        from ..models.reid import ARCHS, EMB_TYPES, POOLS
+
+        if not isinstance(values, dict):
+            raise StreidError(f"{path}: the checkpoint's encoder_config is not a mapping; the file is damaged, "
+                              "use another checkpoint")
+        config = cls.from_dict(values)
+        problems = []
+        for name, allowed in (("arch", ARCHS), ("pool", POOLS), ("emb_type", EMB_TYPES), ("last_stride", (1, 2))):
+            if getattr(config, name) not in allowed or isinstance(getattr(config, name), bool):
+                problems.append(f"{name}={getattr(config, name)!r}")
+        for name in ("use_bn", "test_bn", "stem_relu"):
+            if not isinstance(getattr(config, name), bool):
+                problems.append(f"{name}={getattr(config, name)!r}")
+        for name, low in (("num_classes", 0), ("height", 16), ("width", 8)):
+            value = getattr(config, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                problems.append(f"{name}={value!r}")
+        if problems:
+            raise StreidError(f"{path}: the checkpoint's encoder_config is invalid ({', '.join(problems)}); the file "
+                              "is damaged or crafted, use another checkpoint")
+        return config
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,27 +192,40 @@ class BaselineConfig:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return (self.height or 256, self.width or 128)
+        # `is None`, not `or`: --height 0 must be refused, not silently become 256
+        return (256 if self.height is None else self.height, 128 if self.width is None else self.width)
 
     def validate(self) -> None:
         if self.batch_size < 1:
             raise StreidError(f"-b/--batch-size {self.batch_size}: must be >= 1")
+        if self.split < 0:
+            raise StreidError(f"--split {self.split}: must be >= 0 (an index into splits.json)")
+        for flag, value in (("--height", self.height), ("--width", self.width)):
+            if value is not None and value < 1:
+                raise StreidError(f"{flag} {value}: must be a positive number of pixels")
+        check_rate("--lr", self.lr, positive=True)
+        check_rate("--momentum", self.momentum)
+        check_rate("--weight-decay", self.weight_decay)
+        check_rate("--lambda-tri", self.lambda_tri)
+        check_rate("--lambda-cla", self.lambda_cla)
+        if not self.soft_margin:
+            check_rate("--margin", self.margin, positive=True)
         if self.emb_type not in ("Single", "Siamese"):
             raise StreidError(f"--emb-type {self.emb_type}: choose Single or Siamese")
         if self.np_ratio < 1:
             raise StreidError(f"--np-ratio {self.np_ratio}: need at least 1 negative pair per positive pair")
         if self.step_size < 1:
             raise StreidError(f"--step-size {self.step_size}: must be >= 1 epoch")
-        if self.lr <= 0:
-            raise StreidError(f"--lr {self.lr}: must be positive")
-        if not self.soft_margin and self.margin <= 0:
-            raise StreidError(f"--margin {self.margin}: the hard triplet margin must be positive (or use --soft-margin)")
         height, width = self.input_size
         if height < 16 or width < 8:
             raise StreidError(f"--height {height} --width {width}: input too small for a ResNet (need >= 16 x 8)")
         if self.evaluate and not self.resume:
             raise StreidError("--evaluate needs --resume PATH: the checkpoint to evaluate")
         self.loop_config().validate()
+        if self.evaluate:  # log_test.txt goes beside the checkpoint
+            check_output_dir(os.path.dirname(self.resume) or ".", "--resume")
+        else:
+            check_output_dir(self.logs_dir, "--logs-dir")
 
     def loop_config(self) -> LoopConfig:
         return LoopConfig(

@@ -204,34 +204,92 @@ def evaluate_split(encoder: torch.nn.Module, evaluation: EvalData, which: str, l
 @dataclass
 class _Selection:
     mode: str  # "val", "test", "last"
+    reason: str = ""  # one line: how and why (results.json)
     best_score: float = -1.0
     best_epoch: int = 0
 
 
-def _selection_mode(loop: LoopConfig, evaluation: EvalData, log: RunLog) -> str:
+def _selection_mode(loop: LoopConfig, evaluation: EvalData, log: RunLog) -> tuple[str, str]:
+    """How the model is selected and why, logged as one line (the why also goes to results.json)."""
+    val_ids = len({r.pid for r in evaluation.val})
     if loop.select_on == "test":
-        log.line("model selection: best test mAP (the original baseline.py's behaviour; the reported "
-                 "test numbers are then optimistic)")
-        return "test"
-    if not evaluation.val:
-        log.line(f"model selection: last epoch ({evaluation.val_note or 'no validation identities'})")
-        return "last"
-    if not _has_valid_query(evaluation.val):
-        log.line("model selection: last epoch (no validation image has a match from another camera, "
-                 "so the validation mAP is undefined)")
-        return "last"
-    log.line(f"model selection: best validation mAP ({len({r.pid for r in evaluation.val})} held-out "
-             f"identities, {len(evaluation.val)} images, protocol {evaluation.protocol})")
-    return "val"
+        mode, reason = "test", ("best test mAP (the original baseline.py's behaviour; the reported test numbers "
+                                "are then optimistic)")
+    elif not evaluation.val:
+        mode, reason = "last", f"last epoch ({evaluation.val_note or 'no validation identities'})"
+    elif val_ids < 2:
+        # one identity: every image's matches are all the gallery, so every model scores mAP 100
+        mode, reason = "last", (f"last epoch (the validation set holds {val_ids} identity, so its mAP is 100 for "
+                                "every model and cannot choose; hold out more identities to select on it)")
+    elif not _has_valid_query(evaluation.val):
+        mode, reason = "last", ("last epoch (no validation image has a match from another camera, so the "
+                                "validation mAP is undefined)")
+    else:
+        mode, reason = "val", (f"best validation mAP ({val_ids} held-out identities, {len(evaluation.val)} "
+                               f"images, protocol {evaluation.protocol})")
+    log.line(f"model selection: {reason}")
+    return mode, reason
 
 
-def _check_same_encoder(path: str, stored: dict[str, Any], current: EncoderConfig) -> None:
-    stored_cfg = EncoderConfig.from_dict(stored)
+def _check_same_encoder(path: str, stored: Any, current: EncoderConfig) -> None:
+    stored_cfg = EncoderConfig.from_checkpoint(stored, path)
     if stored_cfg != current:
         diff = [f"{k}={getattr(stored_cfg, k)!r} (now {getattr(current, k)!r})"
                 for k in asdict(current) if getattr(stored_cfg, k) != getattr(current, k)]
         raise StreidError(f"--resume {path}: the checkpoint's model differs ({', '.join(diff)}); "
                           "resume with the flags it was trained with")
+
+
+# Settings a resumed run may change: how long and where it runs, how data is loaded, what is
+# logged. Everything else changes what is optimised, so resuming with another value would
+# either be silently ignored (the optimiser state wins) or break (another optimiser class).
+RESUMABLE_CHANGES = frozenset({
+    "epochs", "eval_step", "workers", "print_freq", "progress", "device", "deterministic", "logs_dir", "resume",
+    "data_dir", "dataroot", "checkpoints", "name", "evaluate", "display", "save_step", "pretrained",
+    "pretrained_di", "netE_pretrain", "netG_pretrain", "netDi_pretrain", "netDp_pretrain",
+    "num_classes", "keypoints",  # filled in from the dataset (the encoder check compares the model)
+})
+
+
+def _flag(key: str) -> str:
+    return "--" + key.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def _setting_differences(stored: dict[str, Any], current: dict[str, Any], may_change: frozenset[str],
+                         prefix: str = "") -> list[str]:
+    diff = []
+    for key in sorted(set(stored) | set(current)):
+        if key in may_change:
+            continue
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff += _setting_differences(a, b, may_change, f"{prefix}{key}.")
+        elif a != b and not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and list(a) == list(b)):
+            diff.append(f"{_flag(prefix + key)}={a!r} (now {b!r})")
+    return diff
+
+
+def check_resume(loop: LoopConfig, run_config: dict[str, Any], folder_flag: str = "--logs-dir",
+                 state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Before any work (nothing is written): `loop.resume` must be a full checkpoint of a run in
+    `loop.logs_dir`, trained with the same settings except RESUMABLE_CHANGES. Returns its state."""
+    if state is None:
+        state = load_checkpoint(loop.resume)
+    if "task" not in state or "rng" not in state:
+        raise StreidError(f"--resume {loop.resume}: this checkpoint holds only the model (a best-model file); "
+                          f"resume from the run's {CHECKPOINT_NAME}")
+    home = Path(loop.resume).resolve().parent
+    if home != Path(loop.logs_dir).resolve():
+        raise StreidError(f"--resume {loop.resume}: the run lives in {home}, not in {loop.logs_dir}; a resumed run "
+                          f"continues in its own folder (its best model and logs are there): set {folder_flag} to it")
+    stored = state.get("config")
+    if isinstance(stored, dict):
+        diff = _setting_differences(stored, run_config, RESUMABLE_CHANGES)
+        if diff:
+            raise StreidError(f"--resume {loop.resume}: the run was trained with other settings ({'; '.join(diff)}); "
+                              "resume with the flags it was trained with (only how long and where it runs may "
+                              "change), or start a new run in another folder")
+    return state
 
 
 def _remove_stale_temporaries(logs_dir: Path) -> None:
@@ -271,18 +329,17 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
          encoder_config: EncoderConfig, run_config: dict[str, Any], log: RunLog, last_path: Path,
          best_path: Path) -> FitResult:
     main = run.dist.is_main
+    state = None
+    if loop.resume:  # every check before config.json is rewritten: a refused resume changes nothing
+        state = check_resume(loop, run_config)
+        _check_same_encoder(loop.resume, state.get("encoder_config"), encoder_config)
     if main:
         write_run_config(loop.logs_dir, run_config, encoder_config=encoder_config.as_dict(),
                          world_size=run.dist.world_size, device=str(run.device))
-    selection = _Selection(_selection_mode(loop, evaluation, log))
+    selection = _Selection(*_selection_mode(loop, evaluation, log))
     history: list[dict[str, Any]] = []
     last_good = 0  # last epoch whose checkpoint is on disk
-    if loop.resume:
-        state = load_checkpoint(loop.resume)
-        if "task" not in state or "rng" not in state:
-            raise StreidError(f"--resume {loop.resume}: this checkpoint holds only the model (a best-model file); "
-                              f"resume from the run's {CHECKPOINT_NAME}")
-        _check_same_encoder(loop.resume, state["encoder_config"], encoder_config)
+    if state is not None:
         task.load_state_dict(state["task"])
         restore_rng_state(state["rng"])
         history = list(state.get("history", []))
@@ -382,7 +439,8 @@ def _final_test(loop: LoopConfig, run: RunContext, evaluation: EvalData, selecti
         how = {"val": "best validation mAP", "test": "best test mAP (optimistic)", "last": "last epoch"}[selection.mode]
         log.line(f"test with the selected model (epoch {selected_epoch}, {how}, {chosen.name}): {_format(test)}")
         write_json(Path(loop.logs_dir) / RESULTS_NAME, {
-            "selection": selection.mode, "selected_epoch": selected_epoch, "checkpoint": str(chosen),
+            "selection": selection.mode, "selection_reason": selection.reason, "selected_epoch": selected_epoch,
+            "checkpoint": str(chosen),
             "protocol": evaluation.protocol, "test": test, "history": history,
         })
     barrier(run.dist)

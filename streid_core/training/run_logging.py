@@ -92,7 +92,11 @@ class RunLog:
             from tqdm import tqdm
 
             tqdm.write(text)
-        self._file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        try:
+            self._file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        except OSError as exc:  # a full disk: say which file could not be written
+            exc.filename = exc.filename or self._file.name
+            raise
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
         if self._writer is None:
@@ -114,5 +118,9 @@ class RunLog:
             self._writer.close()
             self._writer = None
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            handle, self._file = self._file, None
+            try:
+                handle.close()  # flushes what is left: fails again on a full disk
+            except OSError as exc:
+                exc.filename = exc.filename or handle.name
+                raise

@@ -22,6 +22,7 @@ Release behaviours that change published numbers are `ReleaseQuirks` (all on wit
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..atomic import atomic_file
+from ..atomic import atomic_file, check_output_dir
 from ..data.dataset import load_dataset, resolve_dataset_dir
 from ..data.keypoints import convention
 from ..data.preprocessor import ReidImageDataset
@@ -55,11 +56,12 @@ from ..losses import (
 from ..models.discriminators import ImageDiscriminator, PoseDiscriminator
 from ..models.generator import PoseGenerator
 from ..models.reid import ReIDEncoder
+from ..models.torch_file import load_torch_file
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .checkpoint import load_checkpoint
-from .config import EncoderConfig, LoopConfig
+from .config import EncoderConfig, LoopConfig, check_rate
 from .display import DisplayOptions, TrainingDisplay
-from .engine import EvalData, FitResult, evaluate_split, fit, start_run
+from .engine import EvalData, FitResult, check_resume, evaluate_split, fit, start_run
 from .loader import TrainData
 from .precision import autocast, check_amp, grad_scaler
 
@@ -127,6 +129,27 @@ class StreidNetConfig:
     quirks: ReleaseQuirks = field(default_factory=ReleaseQuirks)
     device: str = "cpu"
     amp: str = "off"  # "off", "bf16" (CPU or CUDA) or "fp16" (CUDA, with loss scaling)
+
+    def validate(self) -> None:
+        """Every number in range, each error naming its train.py flag."""
+        if self.stage not in STAGES:
+            raise StreidError(f"--stage {self.stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
+        for flag, value in (("--height", self.height), ("--width", self.width)):
+            if value < 32 or value % 32:
+                raise StreidError(f"{flag} {value}: must be a positive multiple of 32 (G halves the image 5 times), e.g. 256x128")
+        check_rate("--lr", self.lr, positive=True)
+        if not (math.isfinite(self.drop) and 0.0 <= self.drop < 1.0):
+            raise StreidError(f"--drop {self.drop}: a dropout probability, >= 0 and < 1")
+        if self.pose_feature_size < 1:
+            raise StreidError(f"--pose-feature-size {self.pose_feature_size}: must be >= 1")
+        if self.niter < 0 or self.niter_decay < 0 or self.niter + self.niter_decay < 1:
+            raise StreidError(f"--niter {self.niter} --niter-decay {self.niter_decay}: need >= 0 each and at least 1 epoch in total")
+        for flag, value in (("--lambda-d", self.lambda_d), ("--lambda-dp", self.lambda_dp),
+                            ("--lambda-recon", self.lambda_recon), ("--lambda-tri", self.lambda_tri),
+                            ("--lambda-class", self.lambda_class)):
+            check_rate(flag, value)
+        if not self.soft_margin:
+            check_rate("--margin", self.margin, positive=True)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, so a checkpoint holding it loads with weights_only=True."""
@@ -255,10 +278,7 @@ def read_network_state(path: str | os.PathLike, role: str, flag: str) -> dict[st
     task's network `role`)."""
     if not path or not os.path.isfile(path):
         raise StreidError(f"{flag} {path or '(empty)'}: file not found; pass the saved net_{role} weights")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors vary: all mean "not a usable checkpoint"
-        raise StreidError(f"{flag} {path}: cannot read it ({type(exc).__name__}); pass a file saved with torch.save") from exc
+    obj = load_torch_file(path, f"{flag} file", f"pass the saved net_{role} weights (a file saved with torch.save)")
     obj = _unwrap_checkpoint(obj, role, str(path), flag)
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise StreidError(f"{flag} {path}: not a state dict of net_{role}; pass the saved net_{role} weights")
@@ -403,12 +423,9 @@ class StreidNetTask:
 
     def __init__(self, config: StreidNetConfig) -> None:
         cfg = config
-        if cfg.stage not in STAGES:
-            raise StreidError(f"--stage {cfg.stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
+        cfg.validate()
         if cfg.num_classes < 2 and cfg.emb_type == "Single":
             raise StreidError(f"the training set has {cfg.num_classes} identities; ST-ReIDNet needs at least 2")
-        if cfg.niter < 0 or cfg.niter_decay < 0 or cfg.niter + cfg.niter_decay < 1:
-            raise StreidError(f"--niter {cfg.niter} --niter-decay {cfg.niter_decay}: need >= 0 each and at least 1 epoch in total")
         self.config = cfg
         self.device = resolve_device(cfg.device)
         self.num_keypoints = convention(cfg.keypoints).num_joints
@@ -724,6 +741,13 @@ class StreidNetRunConfig:
             print_freq=max(1, round(self.print_freq / max(1, self.batch_size))), resume=self.resume)
 
     def validate(self) -> None:
+        self.model.validate()
+        if self.workers < 0:
+            raise StreidError(f"-j/--workers {self.workers}: must be >= 0")
+        if self.skip_frame < 0:
+            raise StreidError(f"--skip-frame {self.skip_frame}: must be >= 0")
+        if self.eval_step < 1:
+            raise StreidError(f"--eval-step {self.eval_step}: must be >= 1 (evaluate every N epochs)")
         if self.batch_size < 2:
             raise StreidError(f"-b/--batch-size {self.batch_size}: need at least 2 triplets (E's BatchNorm runs on each third of the batch)")
         if not 0.0 <= self.inter_rate <= 1.0:
@@ -737,6 +761,12 @@ class StreidNetRunConfig:
                                 ("--update-html-freq", self.display.update_html_freq)):
                 if value < 1:
                     raise StreidError(f"{flag} {value}: must be >= 1 sample (or turn the display off with --display-id 0)")
+            if not 1 <= self.display.display_port <= 65535:
+                raise StreidError(f"--display-port {self.display.display_port}: a TCP port, 1 to 65535")
+            if self.display.display_winsize < 1 or self.display.single_pane_ncols < 0:
+                raise StreidError(f"--display-winsize {self.display.display_winsize} --display-single-pane-ncols "
+                                  f"{self.display.single_pane_ncols}: need >= 1 and >= 0")
+        check_output_dir(self.run_dir, "--checkpoints/--name")
         self.loop_config().validate()
 
 
@@ -816,6 +846,8 @@ def train_streidnet(cfg: StreidNetRunConfig) -> FitResult:
     Returns the loop's FitResult."""
     cfg.validate()
     loop = cfg.loop_config()
+    if loop.resume:  # refuse a resume that cannot continue this run before any work
+        check_resume(loop, asdict(cfg), "--checkpoints/--name")
     run = start_run(loop)
     if run.dist.is_distributed:
         raise StreidError("streid train runs in one process (its four networks are not wrapped for DDP); launch it without torchrun")
