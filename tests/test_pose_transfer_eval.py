@@ -14,6 +14,7 @@ from _make_transfer_checkpoint import make_transfer_checkpoint
 from streid_core.cli import main
 from streid_core.data import load_dataset
 from streid_core.data.synth import generate
+from streid_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from streid_core.errors import StreidError
 from streid_core.evaluation.pose_transfer import (
     METRICS,
@@ -23,6 +24,7 @@ from streid_core.evaluation.pose_transfer import (
     evaluate_pose_transfer,
     load_test_frames,
     mean_image,
+    normalise,
     pose_distance,
     sample_pairs,
 )
@@ -204,6 +206,34 @@ def test_without_training_images_the_mean_is_the_test_images(synth):
     assert report.mean_image_from == f"{len(frames.records)} test images (no training images)"
     g, ref = report.scores["generator"], report.scores["mean"]
     assert g["body_l1"] == pytest.approx(ref["body_l1"], abs=1e-6)
+
+
+def test_rank1_gallery_drops_the_frames_of_s_and_t(synth):
+    """E = a one-hot code of the frame: a copy of s is at distance 0 from s and sqrt(2) from every
+    other frame. With s's and t's frame numbers removed (DanceReID's camera slot), all are tied and
+    the first remaining gallery image (gallery order) decides the hit."""
+    dataset, frames = synth
+    index = {frames.pixels[i].numpy().tobytes(): i for i in range(len(frames.records))}
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+    def one_hot(normalised):
+        pixels = ((normalised * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
+        codes = torch.zeros(len(pixels), len(frames.records))
+        for row, image in enumerate(pixels):
+            if image.numpy().tobytes() in index:
+                codes[row, index[image.numpy().tobytes()]] = 1.0
+        return codes
+
+    assert one_hot(normalise(frames.images([3, 5]))).argmax(dim=1).tolist() == [3, 5]  # the code works
+    report = evaluate_pose_transfer(one_hot, lambda s, p: s.clone(), dataset, SIZE, pairs=20, seed=7)
+    gallery = dataset.gallery
+    for row in report.per_pair:
+        s = next(r for r in frames.records if r.path == row["source_image"])
+        t = next(r for r in frames.records if r.path == row["target_image"])
+        first = next(g for g in gallery if g.camid not in (s.camid, t.camid))
+        assert row["source"]["rank1"] == float(first.pid == t.pid)
+    assert report.scores["source"]["rank1"] < 1.0  # s itself would give 1.0
 
 
 def test_table_and_json_carry_every_row(synth):

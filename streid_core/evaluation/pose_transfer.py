@@ -489,9 +489,8 @@ def evaluate_pose_transfer(
     chance_rank1 = None
     scores: dict[str, dict[str, float]] = {}
     per_pair: list[dict[str, Any]] = [{
-        "source": os.path.basename(records[p.source].path), "target": os.path.basename(records[p.target].path),
-        "other_pose": os.path.basename(records[p.other_pose].path),
-        "other_dancer": os.path.basename(records[p.other_dancer].path),
+        "source_image": records[p.source].path, "target_image": records[p.target].path,
+        "other_pose_image": records[p.other_pose].path, "other_dancer_image": records[p.other_dancer].path,
         "pid": records[p.target].pid, "video": records[p.target].video,
         "pose_change": p.pose_change, "other_pose_change": p.other_pose_change, "other_video": p.other_video,
     } for p in chosen]
