@@ -45,6 +45,9 @@ them are drawn without replacement (all of them when fewer). Pose distance: the 
 present in both frames, of the canvas distance between the two positions, divided by the mean body
 height (the vertical extent of the present joints) of the two frames. A usable frame has at least
 two joints on the canvas and a body height > 0.
+
+Cost: E runs once per test frame (gallery and sources) and once per drawing of the G row; G draws
+3N images; all in eval mode under torch.inference_mode, in batches. SSIM needs scikit-image.
 """
 from __future__ import annotations
 
@@ -161,7 +164,11 @@ def body_l1(drawn: Tensor, real: Tensor, mask: Tensor) -> Tensor:
 def ssim_scores(drawn: Tensor, real: Tensor, mask: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(whole-image SSIM, body SSIM) per image pair: skimage's structural_similarity with Wang et
     al.'s settings, and its local SSIM map averaged over the mask's pixels."""
-    from skimage.metrics import structural_similarity
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        raise StreidError("SSIM needs scikit-image, which is not installed; pip install scikit-image "
+                          "(or reinstall streid: it is one of its dependencies)") from None
 
     whole, body = np.empty(len(drawn)), np.empty(len(drawn))
     a = drawn.double().permute(0, 2, 3, 1).numpy()
