@@ -82,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                           "use another checkpoint")
     if version > VERSION:
         raise StreidError(f"{path}: checkpoint version {version} is newer than this streid understands; update streid")
-    epoch = state.get("epoch")
+    epoch = state.get("epoch", 0)  # a weights-only file may have none; resume requires it
     if not _is_int(epoch) or epoch < 0:
         raise StreidError(f"{path}: checkpoint epoch {epoch!r} is not a number of epochs; the file is damaged, "
                           "use another checkpoint")

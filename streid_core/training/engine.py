@@ -275,7 +275,7 @@ def check_resume(loop: LoopConfig, run_config: dict[str, Any], folder_flag: str 
     `loop.logs_dir`, trained with the same settings except RESUMABLE_CHANGES. Returns its state."""
     if state is None:
         state = load_checkpoint(loop.resume)
-    if "task" not in state or "rng" not in state:
+    if "task" not in state or "rng" not in state or "epoch" not in state:
         raise StreidError(f"--resume {loop.resume}: this checkpoint holds only the model (a best-model file); "
                           f"resume from the run's {CHECKPOINT_NAME}")
     home = Path(loop.resume).resolve().parent
