@@ -113,7 +113,11 @@ def test_smoke_demo_writes_every_notebook_figure_and_metric(demo_runs):
     index = (out / "index.html").read_text()
     for stem in ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training",
                  "04_pose_transfer_explorer", "05_evaluation_report"):
-        assert (out / f"{stem}.ipynb").is_file() and f'href="{stem}.html"' in index
+        executed = nbformat.read(out / f"{stem}.ipynb", as_version=4)
+        code = [c for c in executed.cells if c.cell_type == "code"]
+        assert code and all(c.execution_count for c in code), f"{stem}: not every cell ran"
+        assert not [o for c in code for o in c.outputs if o.output_type == "error"], stem
+        assert f'href="{stem}.html"' in index
     for figure in ("01_counts.png", "01_keypoints.png", "01_samples.png", "01_pose_inputs.png",
                    "01_color_baseline_cmc.png", "02_training_curves.png", "03_training_curves.png",
                    "03_generated_epoch001.png", "04_pose_transfer_gallery.png", "05_cmc.png", "05_embedding.png", "05_ranked_1_failures.png"):
