@@ -215,7 +215,7 @@ def test_height_zero_is_not_read_as_the_default():
 
 @pytest.mark.parametrize("flags, words", [
     (["--height", "0"], "--height 0"),
-    (["--width", "48"], "--width 48: must be a positive multiple of 32"),
+    (["--width", "48"], "--width 48: must be positive and divisible by 32"),
     (["--lr", "nan"], "--lr nan"),
     (["--lr", "-1"], "--lr -1"),
     (["--drop", "1.5"], "--drop 1.5"),

@@ -37,6 +37,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from ..atomic import atomic_file, check_output_dir
 from ..data.dataset import load_dataset, resolve_dataset_dir
+from ..data.validation import check_run_data
 from ..data.keypoints import convention
 from ..data.preprocessor import ReidImageDataset
 from ..data.records import LoadedDataset
@@ -136,7 +137,7 @@ class StreidNetConfig:
             raise StreidError(f"--stage {self.stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
         for flag, value in (("--height", self.height), ("--width", self.width)):
             if value < 32 or value % 32:
-                raise StreidError(f"{flag} {value}: must be a positive multiple of 32 (G halves the image 5 times), e.g. 256x128")
+                raise StreidError(f"{flag} {value}: must be positive and divisible by 32 (G halves the image 5 times), e.g. 256x128")
         check_rate("--lr", self.lr, positive=True)
         if not (math.isfinite(self.drop) and 0.0 <= self.drop < 1.0):
             raise StreidError(f"--drop {self.drop}: a dropout probability, >= 0 and < 1")
@@ -728,6 +729,7 @@ class StreidNetRunConfig:
     resume: str = ""
     max_iters_per_epoch: int | None = None
     display: DisplayOptions | None = None  # None: no live display
+    skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
 
     @property
     def run_dir(self) -> Path:
@@ -836,6 +838,8 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
         val, note = [], "--select-on test trains on all trainval identities"
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
+    if not cfg.skip_validation:
+        check_run_data(dataset, records, val, with_poses=True, progress=True)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=m.height, width=m.width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset
