@@ -30,6 +30,9 @@ def _add_data_flags(p: argparse._ArgumentGroup) -> None:
                    help="instance sampling: each triplet is 3 images of one identity, negatives come from the "
                         "rest of the batch; without it (anchor, positive, random other identity)")
     p.add_argument("--data-dir", default=_DEFAULTS.data_dir, help="folder holding the datasets (default data)")
+    p.add_argument("--skip-validation", action="store_true",
+                   help="do not check the dataset before the run (every image's header and end, the split's "
+                        "identities); for data you know is good")
 
 
 def _add_model_flags(p: argparse._ArgumentGroup) -> None:

@@ -41,6 +41,9 @@ def _data_flags(p: argparse._ArgumentGroup) -> None:
                    help="pose-map augmentation: gauss draws sigma from {4,5,6} per image, erase empties one "
                         "joint's channel (default no)")
     p.add_argument("--eraser", action="store_true", help="random erasing on E's input (G's target stays clean)")
+    p.add_argument("--skip-validation", action="store_true",
+                   help="do not check the dataset before the run (every image's header and end, every training "
+                        "pose file, the split's identities); for data you know is good")
 
 
 def _model_flags(p: argparse._ArgumentGroup) -> None:
@@ -175,7 +178,8 @@ def run_config(args: argparse.Namespace):
         batch_size=args.batch_size, workers=args.workers, skip_frame=args.skip_frame, inter_rate=args.inter_rate,
         pose_aug=args.pose_aug, eraser=args.eraser, release_compat=args.release_compat, save_step=args.save_step,
         eval_step=args.eval_step, print_freq=args.print_freq, select_on=args.select_on, seed=args.seed,
-        resume=args.resume, max_iters_per_epoch=args.max_iters_per_epoch, display=display)
+        resume=args.resume, max_iters_per_epoch=args.max_iters_per_epoch, display=display,
+        skip_validation=args.skip_validation)
 
 
 def _run(args: argparse.Namespace) -> int:

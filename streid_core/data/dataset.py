@@ -125,6 +125,8 @@ def build_dataset(
         gallery=list(gallery),
         combine_trainval=combine_trainval,
         videos={k: list(v) for k, v in index.videos.items()},
+        split=split,
+        split_sources={"trainval": index.splits_file, "query": source, "gallery": source},
     )
 
 

@@ -43,6 +43,10 @@ class LoadedDataset:
     gallery: list[Record]
     combine_trainval: bool = False
     videos: dict[str, list[int]] = field(default_factory=dict)  # video name -> pids in it
+    split: int = 0  # index into the splits file
+    # the file each list came from: "trainval" -> splits.json, "query"/"gallery" -> splits.json or
+    # official_split.json (for messages that name the file to fix)
+    split_sources: dict[str, Path] = field(default_factory=dict)
 
     @property
     def train_set(self) -> list[Record]:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..data.dataset import load_dataset, resolve_dataset_dir
+from ..data.validation import check_run_data
 from ..data.preprocessor import ReidImageDataset
 from ..data.samplers import RandomTripletSampler, TripletBatchSampler
 from ..errors import StreidError
@@ -153,6 +154,8 @@ def baseline_data(config: BaselineConfig, run: RunContext) -> tuple[TrainData, E
         val, note = [], "--combine-trainval trains on the validation identities"
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
+    if not config.skip_validation:
+        check_run_data(dataset, records, val, progress=run.dist.rank == 0)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset.num_classes
@@ -180,6 +183,8 @@ def evaluate_baseline(config: BaselineConfig) -> dict[str, float]:
     run = start_run(loop)
     encoder, (height, width) = load_encoder(config.resume, run.device)
     dataset = load_dataset(resolve_dataset_dir(config.data_dir, config.dataset), config.split, config.combine_trainval)
+    if not config.skip_validation:
+        check_run_data(dataset, [], progress=True)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width)
     metrics = evaluate_split(encoder.to(memory_format=torch.channels_last), evaluation, "test", loop, run.device)

@@ -153,6 +153,7 @@ class BaselineConfig:
     np_ratio: int = 3
     inst_mode: bool = False
     data_dir: str = "data"
+    skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
     # model
     arch: str = "resnet50"
     emb_type: str = "Single"

@@ -38,6 +38,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from ..atomic import atomic_file, check_output_dir
 from ..data.dataset import load_dataset, resolve_dataset_dir
 from ..data.validation import check_run_data
+from ..data.validation import check_run_data
 from ..data.keypoints import convention
 from ..data.preprocessor import ReidImageDataset
 from ..data.records import LoadedDataset
@@ -730,6 +731,7 @@ class StreidNetRunConfig:
     max_iters_per_epoch: int | None = None
     display: DisplayOptions | None = None  # None: no live display
     skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
+    skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
 
     @property
     def run_dir(self) -> Path:
@@ -838,6 +840,8 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
         val, note = [], "--select-on test trains on all trainval identities"
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
+    if not cfg.skip_validation:
+        check_run_data(dataset, records, val, with_poses=True, progress=True)
     if not cfg.skip_validation:
         check_run_data(dataset, records, val, with_poses=True, progress=True)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
