@@ -17,10 +17,21 @@ from torch.utils.data import DataLoader
 from ..data.preprocessor import ReidImageDataset
 from ..data.records import Record
 from ..errors import StreidError
+from ..numerics import check_bf16, say
 from ..seeding import seed_worker
 from .distance import evaluate_features
 from .metrics import RankResult
 from .protocols import Protocol
+
+
+def _bf16_or_none(model: nn.Module, loader: DataLoader, device: torch.device) -> torch.dtype | None:
+    """bfloat16 if this CPU's bf16 kernels agree with float32 on `model` and the first batch."""
+    images = next(iter(loader))["image"].to(device).contiguous(memory_format=torch.channels_last)
+    check = check_bf16(lambda: [model(images)])
+    if check.agrees:
+        return torch.bfloat16
+    say(check.message("feature extraction"))
+    return None
 
 
 def extract_features(
@@ -38,6 +49,8 @@ def extract_features(
     descriptor). Returns (float32 CPU features (N, D), pids (N,), camids (N,)) in record order.
 
     dtype: torch.bfloat16 (or float16 on CUDA) runs the network under autocast; None = float32.
+        bf16 on the CPU first passes the self-check of numerics.py on the first batch, or the
+        extraction runs in float32 and says so.
     flip: average the descriptors of each image and its horizontal mirror.
     The model's train/eval mode is restored afterwards.
     """
@@ -55,6 +68,8 @@ def extract_features(
     model.eval()
     chunks: list[torch.Tensor] = []
     try:
+        if dtype == torch.bfloat16 and device.type == "cpu":
+            dtype = _bf16_or_none(model, loader, device)
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             for batch in loader:
                 images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)

@@ -41,6 +41,7 @@ from .precision import autocast, grad_scaler
 from .run_logging import RunLog
 
 BACKBONE_LR_MULT = 0.1
+PROBE_ROWS = 8  # images the bf16 self-check embeds
 LABEL_SMOOTHING = 0.1
 LR_DECAY = 0.1
 
@@ -71,6 +72,7 @@ class BaselineTask:
         groups = self.encoder.param_groups(config.lr, BACKBONE_LR_MULT, train_bn_neck=not config.release_compat)
         self.optimizer = make_optimizer(config.opt_name, groups, config.lr, config.momentum, config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=config.step_size, gamma=LR_DECAY)
+        self.amp = config.amp
         self.scaler = grad_scaler(config.amp, run.device)
         # --margin only matters without --soft-margin (the original's MarginRankingLoss margin)
         self.margin: float | str = "soft" if config.soft_margin else float(config.margin)
@@ -79,7 +81,7 @@ class BaselineTask:
         device, ctx, cfg = self.run.device, self.run.dist, self.config
         images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         labels = batch["label"].to(device, non_blocking=True)
-        with autocast(cfg.amp, device):
+        with autocast(self.amp, device):
             out = self.model(images)
         # batch-hard mining over the global batch (see distributed.py for why the triplet term
         # is scaled by world_size in the backward pass only)
@@ -101,6 +103,18 @@ class BaselineTask:
         precision = (out.logits.detach().argmax(1) == targets).float().mean()
         return {"loss": loss.item(), "triplet": triplet.item(), "classification": classification.item(),
                 "precision": precision.item()}
+
+    def precision_probe(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        images = batch["image"][:PROBE_ROWS].to(self.run.device).contiguous(memory_format=torch.channels_last)
+        was_training = self.encoder.training
+        self.encoder.eval()  # running statistics stay untouched; the convolutions are what differ
+        try:
+            return [self.encoder(images)]  # eval mode: the descriptor
+        finally:
+            self.encoder.train(was_training)
+
+    def use_float32(self) -> None:
+        self.amp = "off"
 
     def on_epoch_start(self, epoch: int) -> None:
         self.model.train()

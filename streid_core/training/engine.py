@@ -20,6 +20,8 @@ Typical use (the CLI does this):
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,7 +41,8 @@ from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, FORMAT, VERSION, capture_rn
                          load_encoder, restore_rng_state, save_checkpoint)
 from .config import EncoderConfig, LoopConfig
 from .distributed import DistContext, barrier, init_distributed, mean_over_ranks
-from .loader import EpochLoader, TrainData
+from .loader import EpochLoader, TrainData, probe_batch
+from ..numerics import check_bf16
 from .precision import amp_dtype, check_amp
 from .run_logging import CONFIG_NAME, RunLog, write_run_config
 from .task import TrainingTask
@@ -349,6 +352,7 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
         last_good = int(state["epoch"])
         log.line(f"resumed from {loop.resume}: {last_good} epoch(s) done, continuing at epoch {last_good + 1}")
 
+    loop = _guard_bf16(task, train, loop, run, log)
     loader = EpochLoader(train, loop.workers, loop.seed, pin_memory=run.device.type == "cuda")
     iters = len(loader) if loop.max_iters_per_epoch is None else min(len(loader), loop.max_iters_per_epoch)
     log.line(f"training {type(task).__name__} for epochs {last_good + 1}..{loop.epochs}, {iters} iterations per "
@@ -402,6 +406,19 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
         barrier(run.dist)
 
     return _final_test(loop, run, evaluation, selection, history, log, last_path, best_path)
+
+
+def _guard_bf16(task: TrainingTask, train: TrainData, loop: LoopConfig, run: RunContext, log: RunLog) -> LoopConfig:
+    """bf16 on the CPU only where this CPU's bf16 kernels agree with float32 on the task's own
+    networks (numerics.py); otherwise the task, its evaluations and the log run in float32."""
+    if loop.amp != "bf16" or run.device.type != "cpu":
+        return loop
+    check = check_bf16(lambda: task.precision_probe(probe_batch(train)))
+    log.line(check.message(type(task).__name__))
+    if check.agrees:
+        return loop
+    task.use_float32()
+    return dataclasses.replace(loop, amp="off")
 
 
 def _checkpoint_state(task: TrainingTask, epoch: int, encoder_config: EncoderConfig, selection: _Selection,

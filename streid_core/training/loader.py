@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..seeding import seed_worker
 
@@ -71,6 +71,15 @@ class _EpochSwitchingDataset(Dataset):
             self.dataset.set_epoch(epoch)
             self.epoch = epoch
         return self.dataset[index]
+
+
+def probe_batch(data: TrainData, epoch: int = 1) -> Any:
+    """`epoch`'s first batch (this process's share), built in this process without the global RNG
+    (samplers and datasets draw from (seed, epoch, index)): a probe for precision checks."""
+    data.batch_sampler.set_epoch(epoch)
+    data.dataset.set_epoch(epoch)
+    indices = next(iter(data.batch_sampler))
+    return default_collate([data.dataset[i] for i in indices])
 
 
 class EpochLoader:

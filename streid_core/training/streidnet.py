@@ -22,6 +22,7 @@ Release behaviours that change published numbers are `ReleaseQuirks` (all on wit
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import sys
@@ -37,7 +38,6 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from ..atomic import atomic_file, check_output_dir
 from ..data.dataset import load_dataset, resolve_dataset_dir
-from ..data.validation import check_run_data
 from ..data.validation import check_run_data
 from ..data.keypoints import convention
 from ..data.preprocessor import ReidImageDataset
@@ -467,6 +467,7 @@ class StreidNetTask:
         self.gan_generator = GANLoss()
         self.margin: float | str = "soft" if cfg.soft_margin else float(cfg.margin)
         check_amp(cfg.amp, self.device)
+        self.amp = cfg.amp
         self.scaler = grad_scaler(cfg.amp, self.device)
         self._last: dict[str, Tensor] = {}
         self.observers: list[TrainingObserver] = []
@@ -525,7 +526,28 @@ class StreidNetTask:
     # -------------------------------------------------------- one iteration
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.config.amp, self.device)
+        return autocast(self.amp, self.device)
+
+    def precision_probe(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        """E's descriptor, G's drawing and Di's verdict on the batch's anchors; E and Di in eval
+        mode, G on a copy (its BatchNorm normalises with batch statistics, as in training)."""
+        b = batch["image"].shape[0] // 3
+        images = batch["image"][:b].to(self.device)
+        pose = batch["pose"][:b].to(self.device)
+        was_training = {name: net.training for name, net in self.networks.items()}
+        self.encoder.eval()
+        self.image_discriminator.eval()
+        generator = copy.deepcopy(self.generator).train()
+        try:
+            feats = self.encoder(images)
+            fake = generator(pose, feats)
+            return [feats, fake, self.image_discriminator(fake)]
+        finally:
+            for name, net in self.networks.items():
+                net.train(was_training[name])
+
+    def use_float32(self) -> None:
+        self.amp = "off"
 
     def _encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """Pre-BN features of [anchors; positives; negatives] and the ID (or verification) loss."""
@@ -731,7 +753,6 @@ class StreidNetRunConfig:
     max_iters_per_epoch: int | None = None
     display: DisplayOptions | None = None  # None: no live display
     skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
-    skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
 
     @property
     def run_dir(self) -> Path:
@@ -840,8 +861,6 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
         val, note = [], "--select-on test trains on all trainval identities"
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
-    if not cfg.skip_validation:
-        check_run_data(dataset, records, val, with_poses=True, progress=True)
     if not cfg.skip_validation:
         check_run_data(dataset, records, val, with_poses=True, progress=True)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,

@@ -36,5 +36,12 @@ class TrainingTask(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         ...
 
+    def precision_probe(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Outputs of every network on (a few rows of) `batch`, changing nothing (no running
+        statistics, no gradients): what the bf16 self-check compares with float32."""
+
+    def use_float32(self) -> None:
+        """Run every later step in float32 (the bf16 self-check failed on this CPU)."""
+
     def visuals(self) -> dict[str, torch.Tensor] | None:
         """Images worth showing for the last iteration (name -> CxHxW in [0, 1]), or None."""
