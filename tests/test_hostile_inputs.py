@@ -308,6 +308,7 @@ def test_one_validation_identity_selects_the_last_epoch_and_says_why(tmp_path):
     results = json.loads((logs / "results.json").read_text())
     assert results["selection"] == "last" and results["selected_epoch"] == 2
     assert "holds 1 identity" in results["selection_reason"]
+    assert load_checkpoint(logs / "model_best.pth.tar")["epoch"] == 2  # the selected model, as in every mode
     assert "model selection: last epoch (the validation set holds 1 identity" in (logs / "log.txt").read_text()
 
 
@@ -361,3 +362,30 @@ def test_nan_detection_confidence_is_refused_naming_file_and_line(tmp_path, caps
                  "--out", str(tmp_path / "out.txt"), "--min-conf", "0.5"]) == 2
     assert f"{dets}:2: column 7" in _error(capsys)
     assert not (tmp_path / "out.txt").exists()
+
+
+# ------------------------------------------------------------------ more commands
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["synth", "--workers", "-1", "--out", "{tmp}/s"], "--workers -1"),
+    (["synth", "--out", "{tmp}/s", "--report-dir", "{file}"], "--report-dir {file}: is a file"),
+    (["synth-video", "--workers", "0", "--out", "{tmp}/v"], "--workers 0"),
+    (["st-vs-baseline", "--jobs", "0", "--out", "{tmp}/st"], "--jobs 0"),
+    (["st-vs-baseline", "--seeds", "-1", "--out", "{tmp}/st"], "--seeds -1"),
+    (["st-vs-baseline", "--finetune-lr", "nan", "--out", "{tmp}/st"], "--finetune-lr nan"),
+    (["st-vs-baseline", "--out", "{file}"], "--out {file}: is a file"),
+    (["demo", "--out", "{file}"], "--out {file}: is a file"),
+    (["notebooks", "run", "01", "--reports", "{file}"], "--reports {file}: is a file"),
+    (["evaluate", "{tmp}/nowhere", "--checkpoint", "{file}"], "dataset folder not found"),
+    (["evaluate", "-d", "x", "--checkpoint", "{file}", "--seed", "-1"], "--seed -1"),
+    (["track", "--frames", "{tmp}", "--dets", "{tmp}", "--checkpoint", "none", "--out", "{tmp}/t.txt"],
+     "detection file not found"),
+])
+def test_other_commands_refuse_bad_values_and_outputs_before_any_work(tmp_path, capsys, argv, words):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    fill = {"tmp": tmp_path, "file": blocker}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert words.format(**fill) in _error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

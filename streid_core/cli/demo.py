@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..atomic import check_output_dir
     from ..reporting.demo import run_demo
+
+    check_output_dir(args.out, "--out")
 
     index = run_demo(args.data, args.out, fresh=args.fresh, device=args.device, stream=sys.stdout)
     print(f"report: {index}")

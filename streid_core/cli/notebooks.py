@@ -30,8 +30,10 @@ def _load_params_file(path: str) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_dir
     from ..reporting.notebooks import run_notebooks
 
+    check_output_dir(args.reports, "--reports")
     params: dict = {}
     for file in args.params or []:
         params.update(_load_params_file(file))

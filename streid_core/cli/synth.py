@@ -92,10 +92,17 @@ def write_report(root: Path, report_dir: Path, seconds: float, workers: int) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_dir
     from ..data.synth import SynthConfig, generate
+    from ..errors import StreidError
 
     config = SynthConfig(seed=args.seed, height=args.height, width=args.width, ids=args.ids, videos=args.videos,
                          frames=args.frames, frame_step=args.frame_step)
+    if args.workers < 1:
+        raise StreidError(f"--workers {args.workers}: must be >= 1 (rendering processes)")
+    check_output_dir(args.out, "--out")
+    if not args.no_report:
+        check_output_dir(args.report_dir, "--report-dir")
     start = time.perf_counter()
     result = generate(args.out, config, overwrite=args.overwrite, workers=args.workers, progress=True)
     seconds = time.perf_counter() - start

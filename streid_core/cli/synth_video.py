@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_dir
     from ..data.synth_video import DetectorNoise, VideoConfig, generate_videos
+    from ..errors import StreidError
 
     config = VideoConfig(
         seed=args.seed, sequences=args.sequences, frames=args.frames, width=args.width, height=args.height,
@@ -57,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         detector=DetectorNoise(box_noise=args.det_noise, miss_rate=args.miss_rate, fp_rate=args.fp_rate,
                                min_visibility=args.min_visibility),
     )
+    if args.workers < 1:
+        raise StreidError(f"--workers {args.workers}: must be >= 1 (rendering processes)")
+    check_output_dir(args.out, "--out")
     start = time.perf_counter()
     result = generate_videos(args.out, config, overwrite=args.overwrite, workers=args.workers, progress=True)
     seconds = time.perf_counter() - start

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_file, write_json
+from ..atomic import atomic_file, check_output_dir, write_json
 from ..errors import StreidError
 
 ARMS = ("st-reidnet", "st-sampling-only", "baseline-continued")
@@ -78,6 +78,25 @@ class ComparisonBudget:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def validate(self) -> None:
+        """Every size and rate in range before the first of many runs starts (each run would
+        refuse its own flags, but only after the earlier runs had trained)."""
+        import math
+
+        for name in ("height", "width"):
+            if getattr(self, name) < 32 or getattr(self, name) % 32:
+                raise StreidError(f"--{name} {getattr(self, name)}: must be positive and divisible by 32 (ST-ReIDNet's G)")
+        minimum = {"baseline_batch": 1, "baseline_epochs": 1, "baseline_step": 1, "st_batch": 2, "stage1_iters": 1,
+                   "finetune_iters": 1, "workers": 0, "baseline_iters": 1}
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise StreidError(f"--{name.replace('_', '-')} {value}: must be >= {low}")
+        for name in ("baseline_lr", "stage1_lr", "finetune_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise StreidError(f"--{name.replace('_', '-')} {value}: must be a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -342,6 +361,12 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
 
     if not seeds:
         raise StreidError("--seeds: give at least one seed")
+    if any(not 0 <= seed < 2**32 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise StreidError(f"--seeds {' '.join(map(str, seeds))}: give distinct seeds between 0 and 2**32 - 1")
+    if jobs < 1:
+        raise StreidError(f"--jobs {jobs}: must be >= 1 (runs at a time)")
+    budget.validate()
+    check_output_dir(out, "--out")
     out, data_root = Path(out).resolve(), Path(data_root).resolve()
     root = resolve_dataset_dir(data_root, dataset)
     ds = load_dataset(root)

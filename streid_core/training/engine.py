@@ -398,7 +398,9 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
             log.line(f"epoch {epoch} {split}: {_format(metrics)}{note}")
         if main:
             state = _checkpoint_state(task, epoch, encoder_config, selection, history, run_config)
-            if improved:  # best first: a crash in between resumes before this epoch and redoes both
+            # model_best.pth.tar always holds the selected model (with "last", the latest epoch's).
+            # Best first: a crash in between resumes before this epoch and redoes both.
+            if improved or selection.mode == "last":
                 save_checkpoint(best_path, _best_state(state))
             save_checkpoint(last_path, state)
             log.flush()
