@@ -89,6 +89,7 @@ def test_dataset_dir_rerank_flip_and_ranked_lists(tmp_path):
 BF16_FEATURE_TOLERANCE = 0.05
 
 
+@pytest.mark.precision
 def test_amp_without_cache_gives_the_float32_metrics(setup, tmp_path):
     data, checkpoint = setup
     assert main(["evaluate", "--checkpoint", str(checkpoint), "-d", "DanceReID", "--data-dir", str(data), "--amp",
@@ -109,6 +110,7 @@ def test_amp_without_cache_gives_the_float32_metrics(setup, tmp_path):
     assert len(list((tmp_path / "amp" / "ranked").iterdir())) == 2  # there are rank-1 failures to show
 
 
+@pytest.mark.precision
 def test_amp_features_match_float32_within_bf16_rounding(setup, tmp_path):
     """What --amp stores in the feature cache against what float32 stores, image by image."""
     data, checkpoint = setup

@@ -39,6 +39,7 @@ def dynamo_onnx(encoder, tmp_path_factory):
     return export_onnx(encoder, tmp_path_factory.mktemp("onnx") / "encoder.onnx", H, W, exporter="dynamo")
 
 
+@pytest.mark.precision
 def test_dynamo_onnx_matches_torch_on_the_same_images_at_any_batch_size(encoder, dynamo_onnx, tmp_path):
     session = onnx_session(dynamo_onnx, threads=1)
     images = _image_batch(tmp_path, 5)

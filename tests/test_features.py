@@ -84,6 +84,7 @@ def test_flip_averages_an_image_and_its_mirror(tmp_path):
     assert torch.allclose(flipped, torch.zeros_like(flipped), atol=1e-6)
 
 
+@pytest.mark.precision
 def test_bf16_autocast_stays_close_to_float32_and_restores_train_mode(records):
     torch.manual_seed(0)
     model = ReIDEncoder("resnet18", last_stride=1)

@@ -180,6 +180,7 @@ def test_channels_last_gives_the_same_descriptor():
     assert torch.allclose(result, reference, atol=1e-4)
 
 
+@pytest.mark.precision
 def test_forward_under_bf16_autocast_on_cpu():
     torch.manual_seed(0)
     x = _images(2)

@@ -274,6 +274,7 @@ def _unit_of(image: torch.Tensor) -> torch.Tensor:
     return imagenet_to_unit(image[None])[0]
 
 
+@pytest.mark.precision
 def test_bf16_autocast_iteration_runs_on_cpu():
     task = _new_task(amp="bf16")
     losses = task.train_step(tiny_batch())

@@ -49,6 +49,7 @@ def _train_both_ways(tmp_path, iterations: int):
     return ddp, single, initial, ddp_logs
 
 
+@pytest.mark.precision
 @pytest.mark.slow
 def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
     """One iteration from the same weights: every tensor agrees to float32 rounding."""
@@ -73,6 +74,7 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
     assert "on cpu x 2 process(es)" in (ddp_logs / "log.txt").read_text()
 
 
+@pytest.mark.precision
 @pytest.mark.slow
 def test_two_processes_follow_one_process_over_several_iterations(tmp_path):
     """Three iterations (momentum, the sampler's batch sequence, running statistics): the whole
@@ -100,6 +102,7 @@ def test_two_processes_follow_one_process_over_several_iterations(tmp_path):
     assert (gap2 / step2) ** 0.5 <= 0.15, (gap2 / step2) ** 0.5
 
 
+@pytest.mark.precision
 def test_cpu_sync_batchnorm_conversion_keeps_weights_statistics_and_frozen_flags():
     from streid_core.models.reid import ReIDEncoder
     from streid_core.training.distributed import CollectiveBatchNorm, convert_sync_batchnorm
