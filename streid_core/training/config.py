@@ -222,6 +222,8 @@ class BaselineConfig:
             raise StreidError(f"--height {height} --width {width}: input too small for a ResNet (need >= 16 x 8)")
         if self.evaluate and not self.resume:
             raise StreidError("--evaluate needs --resume PATH: the checkpoint to evaluate")
+        if self.pretrained and not os.path.isfile(self.pretrained):
+            raise StreidError(f"--pretrained {self.pretrained}: no such file; pass a local torchvision ResNet state dict")
         self.loop_config().validate()
         if self.evaluate:  # log_test.txt goes beside the checkpoint
             check_output_dir(os.path.dirname(self.resume) or ".", "--resume")
