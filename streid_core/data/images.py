@@ -70,6 +70,6 @@ def load_image(path: str) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()  # forces a full decode so truncated files fail here, not later
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise StreidError(f"{path}: corrupt or truncated image ({exc}); replace or delete this file") from None
     return image.convert("RGB")
