@@ -14,6 +14,7 @@ from PIL import Image
 
 from streid_core.cli import main
 from streid_core.data import load_dataset
+from streid_core.data.dataset import validate
 from streid_core.data.validation import check_run_data, image_problem
 from streid_core.errors import StreidError
 from streid_core.evaluation.features import extract_features
@@ -130,6 +131,8 @@ def test_test_identities_in_trainval_are_refused(tmp_path):
     with pytest.raises(StreidError, match=rf"^{root / 'splits.json'}: split 0 puts 2 test identities in trainval "
                                           r"too \(pid 7, 8\), so the test numbers would be measured on trained"):
         _check(root)
+    with pytest.raises(StreidError, match=r"puts 2 test identities in trainval"):  # `streid info --check` too
+        validate(root, progress=False)
 
 
 def test_a_duplicated_query_identity_is_refused(tmp_path):

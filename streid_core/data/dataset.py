@@ -161,17 +161,20 @@ class ValidationResult:
 
 def validate(root: str | os.PathLike, progress: bool = True) -> ValidationResult:
     """Check everything `load_dataset` trusts: decode every image, parse every pose, and build
-    every split. Problems are collected; the StreidError names the first and counts the rest."""
+    every split and check its semantics (`validation.split_problems`: no test identity in
+    trainval, no duplicated query/gallery entry, every query identity matched from another
+    camera). Problems are collected; the StreidError names the first and counts the rest."""
     from tqdm import tqdm
 
     from .images import load_image
     from .keypoints import convention, load_keypoints
+    from .validation import split_problems
 
     index = read_index(Path(root))
-    for split in range(len(index.splits)):
-        build_dataset(index, split)
-    conv = convention(index.keypoints) if index.keypoints != "none" else None
     problems: list[str] = []
+    for split in range(len(index.splits)):
+        problems += split_problems(build_dataset(index, split))
+    conv = convention(index.keypoints) if index.keypoints != "none" else None
     images = poses = 0
     for record in tqdm(index.all_records(), desc=f"checking {index.name}", unit="img", disable=None if progress else True):
         try:
