@@ -251,6 +251,7 @@ RESUMABLE_CHANGES = frozenset({
     "data_dir", "dataroot", "checkpoints", "name", "evaluate", "display", "save_step", "pretrained",
     "pretrained_di", "netE_pretrain", "netG_pretrain", "netDi_pretrain", "netDp_pretrain",
     "num_classes", "keypoints",  # filled in from the dataset (the encoder check compares the model)
+    "skip_validation",  # how much of the dataset is checked before training
 })
 
 
@@ -261,7 +262,7 @@ def _flag(key: str) -> str:
 def _setting_differences(stored: dict[str, Any], current: dict[str, Any], may_change: frozenset[str],
                          prefix: str = "") -> list[str]:
     diff = []
-    for key in sorted(set(stored) | set(current)):
+    for key in sorted(set(stored) & set(current)):  # a setting one streid version lacks cannot be compared
         if key in may_change:
             continue
         a, b = stored.get(key), current.get(key)
