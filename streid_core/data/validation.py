@@ -153,9 +153,12 @@ def _unmatched(query: Sequence[Record], gallery: Sequence[Record]) -> list[int]:
     return [pid for pid in sorted(q_cams) if not _has_match(q_cams[pid], g_cams.get(pid, set()))]
 
 
-def split_problems(dataset: LoadedDataset, val: Sequence[Record] = (), protocol: str | None = None) -> list[str]:
+def split_problems(dataset: LoadedDataset, val: Sequence[Record] = (), protocol: str | None = None,
+                   allow_overlap: bool = False) -> list[str]:
     """Problems of the split's semantics (see the module's docstring). `val` is the held-out
-    validation set the run evaluates on (query = gallery = val), empty when it has none."""
+    validation set the run evaluates on (query = gallery = val), empty when it has none.
+    allow_overlap: test identities in trainval are accepted (the released DanceReID split has
+    ids 35-39 in both; --release-compat reproduces the published numbers on it)."""
     from ..evaluation.protocols import resolve_protocol
 
     sources = dataset.split_sources
@@ -165,10 +168,11 @@ def split_problems(dataset: LoadedDataset, val: Sequence[Record] = (), protocol:
     problems = []
     test_pids = {r.pid for r in dataset.query} | {r.pid for r in dataset.gallery}
     both = {r.pid for r in dataset.trainval} & test_pids
-    if both:
+    if both and not allow_overlap:
         problems.append(f"{splits}: {where} puts {len(both)} test identit{'y' if len(both) == 1 else 'ies'} in trainval "
                         f"too (pid {_pid_list(both)}), so the test numbers would be measured on trained identities; "
-                        "remove them from trainval")
+                        "remove them from trainval (or pass --release-compat to reproduce the released DanceReID split, "
+                        "which does this)")
     for role, records in (("query", dataset.query), ("gallery", dataset.gallery)):
         counts = Counter(r.path for r in records)
         twice = [path for path, n in counts.items() if n > 1]
@@ -232,10 +236,11 @@ def run_data_problems(
     with_poses: bool = False,
     threads: int | None = None,
     progress: bool = False,
+    allow_split_overlap: bool = False,
 ) -> tuple[dict[str, list[str]], DataCheck]:
     """Every problem of the run's data, by kind ("split", "image", "pose"), in report order."""
     threads = threads or default_threads()
-    problems: dict[str, list[str]] = {"split": split_problems(dataset, val)}
+    problems: dict[str, list[str]] = {"split": split_problems(dataset, val, allow_overlap=allow_split_overlap)}
     paths = list(dict.fromkeys(r.path for group in (train, val, dataset.query, dataset.gallery) for r in group))
     problems["image"] = _scan(paths, image_problem, threads, progress, f"checking {dataset.name} images")
     poses: list[str] = []
@@ -266,12 +271,13 @@ def check_run_data(
     with_poses: bool = False,
     threads: int | None = None,
     progress: bool = False,
+    allow_split_overlap: bool = False,
 ) -> DataCheck:
     """Check the data a run will read before it starts (see the module's docstring): `train`
     the images it trains on, `val` the held-out validation images it evaluates on, the dataset's
     query and gallery for the test set; `with_poses` when the run reads the training images'
     poses. Raises one StreidError naming the first problem and counting the others."""
-    problems, result = run_data_problems(dataset, train, val, with_poses, threads, progress)
+    problems, result = run_data_problems(dataset, train, val, with_poses, threads, progress, allow_split_overlap)
     line = summarize_problems(problems)
     if line:
         raise StreidError(line)

@@ -169,7 +169,7 @@ def baseline_data(config: BaselineConfig, run: RunContext) -> tuple[TrainData, E
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
     if not config.skip_validation:
-        check_run_data(dataset, records, val, progress=run.dist.rank == 0)
+        check_run_data(dataset, records, val, progress=run.dist.rank == 0, allow_split_overlap=config.release_compat)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset.num_classes
@@ -198,7 +198,7 @@ def evaluate_baseline(config: BaselineConfig) -> dict[str, float]:
     encoder, (height, width) = load_encoder(config.resume, run.device)
     dataset = load_dataset(resolve_dataset_dir(config.data_dir, config.dataset), config.split, config.combine_trainval)
     if not config.skip_validation:
-        check_run_data(dataset, [], progress=True)
+        check_run_data(dataset, [], progress=True, allow_split_overlap=config.release_compat)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width)
     metrics = evaluate_split(encoder.to(memory_format=torch.channels_last), evaluation, "test", loop, run.device)

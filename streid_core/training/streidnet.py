@@ -862,7 +862,7 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
     if not cfg.skip_validation:
-        check_run_data(dataset, records, val, with_poses=True, progress=True)
+        check_run_data(dataset, records, val, with_poses=True, progress=True, allow_split_overlap=cfg.release_compat)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=m.height, width=m.width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset
