@@ -352,7 +352,7 @@ def test_declared_notebook_parameters_are_read_from_the_parameters_cell():
 
 
 def test_nan_detection_confidence_is_refused_naming_file_and_line(tmp_path, capsys):
-    from streid_core.tracking.mot_format import read_detections
+    from streid_core.data.formats.mot import read_detections
 
     dets = tmp_path / "det.txt"
     dets.write_text("1,-1,10,10,20,40,0.9\n2,-1,10,10,20,40,nan\n")

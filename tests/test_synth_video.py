@@ -16,7 +16,7 @@ from streid_core.data.synth_video import IDENTITY_BASE, DetectorNoise, VideoConf
 from streid_core.data.synth_video.detector import detect
 from streid_core.data.synth_video.sequence import DanceSequence, FrameTruth
 from streid_core.tracking.mot_eval import score_sequence
-from streid_core.tracking.mot_format import find_sequences, read_detections, read_ground_truth, read_seqinfo
+from streid_core.data.formats.mot import find_sequences, read_detections, read_ground_truth, read_seqinfo
 from streid_core.tracking.tracker import Tracker, run_sequence
 
 TINY = VideoConfig(seed=5, sequences=2, frames=12, width=160, height=96, min_dancers=3, max_dancers=4)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from streid_core.cli import main
 from streid_core.errors import StreidError
-from streid_core.tracking.mot_format import (
+from streid_core.data.formats.mot import (
     SeqInfo,
     read_results,
     write_detections,

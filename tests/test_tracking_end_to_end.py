@@ -9,7 +9,7 @@ from _make_checkpoint import make_checkpoint
 from PIL import Image
 
 from streid_core.cli import main
-from streid_core.tracking.mot_format import read_ground_truth, read_results
+from streid_core.data.formats.mot import read_ground_truth, read_results
 from streid_core.viz.tracks import tracks_gif
 
 SEQ = "synthdance-01"

@@ -7,7 +7,7 @@ import pytest
 
 from streid_core.tracking.comparison import compare_trackers
 from streid_core.tracking.mot_eval import score_sequence
-from streid_core.tracking.mot_format import SeqInfo, write_ground_truth, write_results, write_seqinfo
+from streid_core.data.formats.mot import SeqInfo, write_ground_truth, write_results, write_seqinfo
 
 A, B, FAR = (0, 0, 10, 20), (100, 0, 10, 20), (300, 0, 10, 20)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streid_core.errors import StreidError
-from streid_core.tracking.mot_format import (
+from streid_core.data.formats.mot import (
     SeqInfo,
     find_sequences,
     read_detections,

@@ -89,7 +89,7 @@ def run_track(args: argparse.Namespace) -> int:
 
     from ..atomic import check_output_file
     from ..data.images import load_image
-    from ..tracking.mot_format import read_detections, read_seqinfo, write_results
+    from ..data.formats.mot import read_detections, read_seqinfo, write_results
     from ..tracking.config import TrackerConfig
     from ..tracking.tracker import Tracker, run_sequence
 

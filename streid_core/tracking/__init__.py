@@ -5,10 +5,11 @@ kalman            constant-velocity Kalman filter on box centre, aspect ratio an
 association       IoU, cosine distance, gates, Hungarian assignment
 tracker           the tracker and its association cascade; run_sequence
 reid_embedder     make_reid_embedder: a re-ID model as the tracker's embedder (imports torch)
-mot_format        MOTChallenge det.txt / gt.txt / results / seqinfo.ini and folder layout
 mot_eval          streid's own CLEAR-MOT (MOTA, IDSW) and IDF1
 trackeval_runner  the same plus HOTA through TrackEval, when installed
 comparison        a table of several trackers on one benchmark
+
+The MOTChallenge files themselves are read and written by `streid_core.data.formats.mot`.
 
 The names below are imported on first use, so that `import streid_core.tracking.config` (the
 command line's --help) loads neither scipy nor torch.

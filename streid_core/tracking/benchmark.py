@@ -26,7 +26,7 @@ from ..errors import StreidError
 from .comparison import compare_trackers, render_markdown
 from .config import TrackerConfig
 from .mot_eval import id_switches, prepare_frames
-from .mot_format import (
+from ..data.formats.mot import (
     GroundTruthSequence,
     find_sequences,
     read_detections,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import StreidError
 from .mot_eval import combine_scores, score_sequence
-from .mot_format import find_sequences, read_ground_truth, read_results, results_file
+from ..data.formats.mot import find_sequences, read_ground_truth, read_results, results_file
 from .trackeval_runner import run_trackeval, trackeval_version
 
 # Numbers both evaluators produce; they must agree.

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StreidError
-from .mot_format import (
+from ..data.formats.mot import (
     GroundTruthSequence,
     read_ground_truth,
     read_results,

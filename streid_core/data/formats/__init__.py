@@ -4,6 +4,7 @@
     dancereid.py    DanceReID as released (flat, --split-folder, -h5): read
     market_duke.py  raw Market-1501 / DukeMTMC-reID -> open-reid layout
     folder.py       your own images (one folder per identity, or a CSV) -> open-reid layout
+    mot.py          MOTChallenge tracking files (det.txt, gt.txt, results, seqinfo.ini): read/write
 
 `read_index(root)` detects which prepared layout `root` holds and reads it.
 """

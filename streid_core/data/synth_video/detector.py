@@ -30,7 +30,7 @@ class FrameDetections:
     sources: np.ndarray
 
     def rows(self) -> np.ndarray:
-        """(k, 6) frame, x, y, w, h, confidence, as `mot_format.write_detections` takes them."""
+        """(k, 6) frame, x, y, w, h, confidence, as `data.formats.mot.write_detections` takes them."""
         return np.column_stack([np.full(len(self.boxes), self.frame), self.boxes, self.confidences]).reshape(-1, 6)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ...atomic import atomic_directory, write_json
 from ...errors import StreidError
-from ...tracking.mot_format import SeqInfo, write_detections, write_ground_truth, write_seqinfo
+from ..formats.mot import SeqInfo, write_detections, write_ground_truth, write_seqinfo
 from .config import VideoConfig
 from .detector import FrameDetections, detect
 from .sequence import DanceSequence, FrameTruth, sequence_name

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..errors import StreidError
+from ...atomic import atomic_file
+from ...errors import StreidError
 
 GT_COLUMNS = 9  # frame, id, x, y, w, h, consider_flag, class, visibility
 RESULT_COLUMNS = 7  # frame, id, x, y, w, h, confidence
