@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streid_core.data.color_baseline import ColorHistogram, color_descriptor, rank_by_color
+from streid_core.evaluation.color_baseline import ColorHistogram, color_descriptor, rank_by_color
 from streid_core.data.records import Record
 
 

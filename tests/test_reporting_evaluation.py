@@ -6,7 +6,7 @@ import pytest
 from _make_checkpoint import make_checkpoint
 
 from streid_core.data import load_dataset
-from streid_core.data.color_baseline import rank_by_color
+from streid_core.evaluation.color_baseline import rank_by_color
 from streid_core.data.synth import generate
 from streid_core.evaluation.distance import evaluate_features
 from streid_core.evaluation.features import extract_features

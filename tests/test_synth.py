@@ -169,7 +169,7 @@ def test_cli_rejects_impossible_parameters(tmp_path, capsys, args, message):
 def test_distant_frames_are_harder_positives():
     """Light, zoom, place and neighbours drift over a video, so a dancer 150+ raw frames later
     looks much less like itself than 5 frames later (what sparse-temporal sampling exploits)."""
-    from streid_core.data.color_baseline import color_descriptor
+    from streid_core.evaluation.color_baseline import color_descriptor
     from streid_core.data.synth.appearance import sample_appearance
     from streid_core.data.synth.scene import Dancer, VideoScene
 

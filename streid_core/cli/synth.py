@@ -54,7 +54,7 @@ def write_report(root: Path, report_dir: Path, seconds: float, workers: int) -> 
     import json
 
     from ..atomic import write_json
-    from ..data.color_baseline import rank_by_color
+    from ..evaluation.color_baseline import rank_by_color
     from ..data.dataset import load_dataset
     from ..viz.samples import sample_grid, save_sample_grid
 

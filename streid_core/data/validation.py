@@ -159,7 +159,7 @@ def split_problems(dataset: LoadedDataset, val: Sequence[Record] = (), protocol:
     validation set the run evaluates on (query = gallery = val), empty when it has none.
     allow_overlap: test identities in trainval are accepted (the released DanceReID split has
     ids 35-39 in both; --release-compat reproduces the published numbers on it)."""
-    from ..evaluation.protocols import resolve_protocol
+    from .protocols import resolve_protocol
 
     sources = dataset.split_sources
     splits = str(sources.get("trainval", dataset.root / "splits.json"))

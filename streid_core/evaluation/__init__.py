@@ -6,11 +6,12 @@
     re_rank(q_feats, g_feats, k1=20, k2=6, lambda_value=0.3) -> re-ranked distmat
 
 AP conventions, tie policies and what each peer does are documented in `metrics`; the
-protocols in `protocols`.
+protocols in `data.protocols` (definitions) and `protocols` (scoring).
 """
+from ..data.protocols import PRESETS, PROTOCOLS, Protocol, resolve_protocol
 from .distance import METRICS, PairwiseDistance, evaluate_features
 from .metrics import AP_CONVENTIONS, DEFAULT_TIES, TIE_POLICIES, RankResult, evaluate_rank
-from .protocols import PRESETS, PROTOCOLS, Protocol, evaluate_protocol, resolve_protocol
+from .protocols import evaluate_protocol
 from .reranking import re_rank, reciprocal_neighbours
 
 __all__ = [

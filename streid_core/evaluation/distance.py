@@ -15,10 +15,11 @@ from typing import Mapping
 
 import numpy as np
 
+from ..data.protocols import Protocol, resolve_protocol
 from ..errors import StreidError
 from .metrics import (DEFAULT_MEMORY_BUDGET, DEFAULT_TIES, RankResult, check_chunk_size, check_labels, check_options,
                       rows_per_chunk)
-from .protocols import Protocol, resolve_protocol, run_protocol
+from .protocols import run_protocol
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")
 

@@ -15,13 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data.preprocessor import ReidImageDataset
+from ..data.protocols import Protocol
 from ..data.records import Record
 from ..errors import StreidError
 from ..numerics import check_bf16, say
 from ..seeding import seed_worker
 from .distance import evaluate_features
 from .metrics import RankResult
-from .protocols import Protocol
 
 
 def _bf16_or_none(model: nn.Module, loader: DataLoader, device: torch.device) -> torch.dtype | None:

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.color_baseline import ColorHistogram, describe_records
 from ..data.records import Record
+from ..evaluation.color_baseline import ColorHistogram, color_distances
 from ..evaluation.metrics import RankResult
 
 
@@ -29,15 +29,11 @@ class ColorBaseline:
 
 def color_baseline(query: Sequence[Record], gallery: Sequence[Record], protocol: str,
                    hist: ColorHistogram = ColorHistogram(), seed: int = 0) -> ColorBaseline:
-    """Rank the gallery by colour descriptors (as `data.color_baseline.rank_by_color`) and keep
-    the distance matrix."""
+    """Rank the gallery by colour descriptors (as `evaluation.color_baseline.rank_by_color`) and
+    keep the distance matrix."""
     from ..evaluation.protocols import evaluate_protocol
 
-    q = describe_records(query, hist)
-    same = [r.path for r in gallery] == [r.path for r in query]
-    g = q if same else describe_records(gallery, hist)
-    dist = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
-    np.maximum(dist, 0.0, out=dist)
+    dist = color_distances(query, gallery, hist)
     result = evaluate_protocol(dist, [r.pid for r in query], [r.pid for r in gallery], [r.camid for r in query],
                                [r.camid for r in gallery], protocol=protocol, seed=seed)
     return ColorBaseline(list(query), list(gallery), result, dist)

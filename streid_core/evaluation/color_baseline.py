@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .records import Record
+from ..data.records import Record
+from .protocols import evaluate_protocol
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def color_descriptor(image: np.ndarray, hist: ColorHistogram = ColorHistogram())
 
 def describe_records(records: Sequence[Record], hist: ColorHistogram = ColorHistogram()) -> np.ndarray:
     """(N, dim) descriptors of the records' images."""
-    from .images import load_image
+    from ..data.images import load_image
 
     out = np.empty((len(records), hist.dim), np.float32)
     for i, record in enumerate(records):
@@ -58,18 +59,23 @@ def describe_records(records: Sequence[Record], hist: ColorHistogram = ColorHist
     return out
 
 
-def rank_by_color(query: Sequence[Record], gallery: Sequence[Record], protocol: str = "dancereid",
-                  hist: ColorHistogram = ColorHistogram(), seed: int = 0):
-    """Rank the gallery for every query by colour descriptor distance and evaluate under
-    `protocol` (spec section 7). Returns the RankResult (`.rank1`, `.mAP`, `.cmc`)."""
-    from ..evaluation.protocols import evaluate_protocol
-
+def color_distances(query: Sequence[Record], gallery: Sequence[Record],
+                    hist: ColorHistogram = ColorHistogram()) -> np.ndarray:
+    """(Q, G) squared distances of the records' colour descriptors; a gallery equal to the query
+    set is described once."""
     q = describe_records(query, hist)
     g = q if [r.path for r in gallery] == [r.path for r in query] else describe_records(gallery, hist)
     dist = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
     np.maximum(dist, 0.0, out=dist)  # rounding can make a self-distance slightly negative
+    return dist
+
+
+def rank_by_color(query: Sequence[Record], gallery: Sequence[Record], protocol: str = "dancereid",
+                  hist: ColorHistogram = ColorHistogram(), seed: int = 0):
+    """Rank the gallery for every query by colour descriptor distance and evaluate under
+    `protocol` (spec section 7). Returns the RankResult (`.rank1`, `.mAP`, `.cmc`)."""
     return evaluate_protocol(
-        dist,
+        color_distances(query, gallery, hist),
         np.array([r.pid for r in query]), np.array([r.pid for r in gallery]),
         np.array([r.camid for r in query]), np.array([r.camid for r in gallery]),
         protocol=protocol, seed=seed,
