@@ -12,7 +12,7 @@ color_report       the colour-histogram baseline with its distance matrix
 cmc_plot           CMC curves of several models on one plot
 evaluation_report  several checkpoints x protocols x AP conventions from cached features (05)
 ranked_grid        several ranked lists in one figure
-embedding_plot     2-D feature maps by identity and pose cluster, and the pose-invariance probe
+embedding_plot     2-D feature maps by identity and pose cluster (the probes: evaluation.pose_probes)
 notebook_data      datasets generated on first use
 notebook_output    figures and tables shown in a notebook (and saved)
 """

@@ -232,7 +232,7 @@ def score_encoder(checkpoint: Path, records: list, query: list, gallery: list, p
     from ..evaluation.distance import evaluate_features
     from ..evaluation.features import extract_features
     from ..training.checkpoint import load_encoder
-    from .embedding_plot import pose_invariance_probe, pose_linear_probe
+    from ..evaluation.pose_probes import pose_invariance_probe, pose_linear_probe
 
     encoder, (height, width) = load_encoder(checkpoint, device)
     # float32, as the training runs' own test evaluation, so the numbers agree with their logs
@@ -356,7 +356,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     table.md, comparison.png (comparison_figure) and generated.png into `out`."""
     from ..data.dataset import load_dataset, resolve_dataset_dir
     from ..data.keypoints import convention
-    from .embedding_plot import pose_clusters, records_keypoints
+    from ..evaluation.pose_probes import pose_clusters, records_keypoints
     from .pose_explorer import save_figure
 
     if not seeds:
