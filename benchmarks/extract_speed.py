@@ -48,7 +48,7 @@ from streid_core.evaluation.distance import PairwiseDistance, evaluate_features
 from streid_core.evaluation.export import export_onnx, onnx_features, onnx_session
 from streid_core.evaluation.features import extract_features
 from streid_core.models.reid import ReIDEncoder
-from streid_core.training.checkpoint import load_encoder
+from streid_core.models.loading import load_encoder
 from streid_core.viz.ranked import first_match_ranks
 
 HEIGHT, WIDTH = 256, 128  # the random-init encoders' input, and the generated crops' size

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from streid_core.training.checkpoint import FORMAT, VERSION, save_checkpoint
-from streid_core.training.config import EncoderConfig
+from streid_core.models.loading import FORMAT, VERSION, EncoderConfig
+from streid_core.training.checkpoint import save_checkpoint
 
 
 def make_checkpoint(path: Path, arch: str = "resnet18", height: int = 64, width: int = 32, seed: int = 0,

@@ -10,7 +10,8 @@ import torch
 
 from _make_streid_batch import HEIGHT, NUM_JOINTS, WIDTH, tiny_config
 from streid_core.data.pose import pose_maps
-from streid_core.training.checkpoint import FORMAT, VERSION, save_checkpoint
+from streid_core.models.loading import FORMAT, VERSION
+from streid_core.training.checkpoint import save_checkpoint
 from streid_core.training.streidnet import StreidNetTask, encoder_config
 
 

@@ -14,7 +14,7 @@ from streid_core.data import load_dataset
 from streid_core.evaluation.features import evaluate_model, extract_features
 from streid_core.evaluation.protocols import evaluate_protocol
 from streid_core.evaluation.reranking import re_rank
-from streid_core.training.checkpoint import load_encoder
+from streid_core.models.loading import load_encoder
 
 H, W = 64, 32
 

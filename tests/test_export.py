@@ -14,7 +14,7 @@ from streid_core.errors import StreidError
 from streid_core.evaluation.export import (export_onnx, export_torchscript, max_abs_difference, onnx_features,
                                            onnx_metadata, onnx_session)
 from streid_core.models.reid import ReIDEncoder
-from streid_core.training.checkpoint import load_encoder
+from streid_core.models.loading import load_encoder
 
 H, W = 64, 32
 TOLERANCE = 1e-4

@@ -17,7 +17,7 @@ from streid_core.errors import StreidError
 from streid_core.evaluation.feature_cache import cached_features, checkpoint_fingerprint, module_fingerprint
 from streid_core.evaluation.features import extract_features
 from streid_core.models.reid import ReIDEncoder
-from streid_core.training.checkpoint import load_encoder
+from streid_core.models.loading import load_encoder
 
 H, W = 64, 32
 

@@ -18,7 +18,8 @@ from _make_train_run import cli_args, single_thread, tiny_config, tiny_openreid
 
 from streid_core.cli import main
 from streid_core.errors import StreidError
-from streid_core.training.checkpoint import CHECKPOINT_NAME, FORMAT, VERSION, load_checkpoint, load_encoder
+from streid_core.models.loading import FORMAT, VERSION, load_checkpoint, load_encoder
+from streid_core.training.checkpoint import CHECKPOINT_NAME
 from streid_core.training.config import BaselineConfig
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)

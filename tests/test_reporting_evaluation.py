@@ -17,7 +17,7 @@ from streid_core.reporting.evaluation_report import (default_protocols, evaluate
 from streid_core.reporting.notebook_data import SYNTH_PRESETS, ensure_dataset
 from streid_core.reporting.notebook_output import markdown_table, show_figure
 from streid_core.reporting.ranked_grid import ranked_grid_figure
-from streid_core.training.checkpoint import load_encoder
+from streid_core.models.loading import load_encoder
 from streid_core.viz.ranked import first_match_ranks
 
 

@@ -12,7 +12,7 @@ from streid_core.errors import StreidError
 from streid_core.models.reid import ReIDEncoder
 from streid_core.reporting.training_runs import (encoder_trunk_weights, finished_run, prepare_run_dir,
                                                  resolve_checkpoint, run_baseline)
-from streid_core.training.checkpoint import load_checkpoint
+from streid_core.models.loading import load_checkpoint
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
 

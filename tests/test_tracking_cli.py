@@ -86,9 +86,9 @@ def test_min_conf_drops_weak_detections(tmp_path):
 
 
 def _fake_features_module(monkeypatch, load_encoder):
-    import streid_core.training.checkpoint as checkpoint
+    import streid_core.models.loading as loading
 
-    monkeypatch.setattr(checkpoint, "load_encoder", load_encoder)
+    monkeypatch.setattr(loading, "load_encoder", load_encoder)
 
 
 class MeanColour(torch.nn.Module):

@@ -13,7 +13,8 @@ from _make_train_run import cli_args, single_thread, tiny_config, tiny_openreid
 from streid_core.cli import build_parser, main
 from streid_core.errors import StreidError
 from streid_core.training.baseline import BaselineTask, evaluate_baseline, train_baseline
-from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, load_encoder
+from streid_core.models.loading import load_checkpoint, load_encoder
+from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from streid_core.training.config import BaselineConfig
 from streid_core.training.engine import RunContext
 

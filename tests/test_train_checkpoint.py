@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from streid_core.errors import StreidError
-from streid_core.training.checkpoint import (FORMAT, VERSION, capture_rng_state, load_checkpoint, load_encoder,
-                                             restore_rng_state, save_checkpoint)
-from streid_core.training.config import EncoderConfig
+from streid_core.models.loading import FORMAT, VERSION, EncoderConfig, load_checkpoint, load_encoder
+from streid_core.training.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint
 
 
 def _draws():

@@ -12,8 +12,8 @@ from _make_train_run import cli_args, single_thread, tiny_config, tiny_openreid
 
 from streid_core.seeding import seed_everything
 from streid_core.training.baseline import train_baseline
-from streid_core.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from streid_core.training.config import EncoderConfig
+from streid_core.models.loading import EncoderConfig, load_checkpoint
+from streid_core.training.checkpoint import CHECKPOINT_NAME
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
 

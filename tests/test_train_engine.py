@@ -10,7 +10,8 @@ from _make_train_run import single_thread, tiny_config, tiny_openreid
 
 from streid_core.errors import StreidError
 from streid_core.training.baseline import BaselineTask, baseline_data, train_baseline
-from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint
+from streid_core.models.loading import load_checkpoint
+from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
 from streid_core.training.engine import fit, start_run
 from streid_core.training.task import TrainingTask
 

@@ -13,7 +13,8 @@ import torch
 from _make_train_run import cli_args, single_thread, tiny_config, tiny_openreid
 
 from streid_core.training.baseline import train_baseline
-from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint
+from streid_core.models.loading import load_checkpoint
+from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
 EPOCHS = 5

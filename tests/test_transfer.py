@@ -10,7 +10,8 @@ from streid_core.data.keypoints import COCO17, write_keypoints
 from streid_core.data.pose import pose_maps
 from streid_core.data.transforms import to_normalized_tensor
 from streid_core.errors import StreidError
-from streid_core.training.checkpoint import FORMAT, VERSION, save_checkpoint
+from streid_core.models.loading import FORMAT, VERSION
+from streid_core.training.checkpoint import save_checkpoint
 from streid_core.training.streidnet import StreidNetTask, encoder_config
 from streid_core.transfer import PoseTransfer, transfer
 

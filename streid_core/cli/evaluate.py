@@ -109,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.features import extract_features
     from ..evaluation.protocols import evaluate_protocol, resolve_protocol
     from ..evaluation.reranking import re_rank
-    from ..training.checkpoint import load_encoder
+    from ..models.loading import load_encoder
 
     _check_args(args)
     checkpoint = Path(args.checkpoint)

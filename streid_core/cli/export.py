@@ -35,7 +35,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     from ..atomic import check_output_file
     from ..evaluation.export import export_onnx, export_torchscript, max_abs_difference, onnx_session
-    from ..training.checkpoint import load_encoder
+    from ..models.loading import load_encoder
 
     if not args.onnx and not args.torchscript:
         raise StreidError("nothing to export: pass --onnx OUT.onnx and/or --torchscript OUT.pt")

@@ -181,7 +181,7 @@ def cached_features(
     if is_module:
         model = model_or_checkpoint
     else:
-        from ..training.checkpoint import load_encoder
+        from ..models.loading import load_encoder
 
         model, (trained_h, trained_w) = load_encoder(checkpoint, device)
         height, width = (height, width) if height else (trained_h, trained_w)

@@ -231,7 +231,7 @@ def score_encoder(checkpoint: Path, records: list, query: list, gallery: list, p
     """Test-split R1/mAP and the pose probes of one encoder, from one pass of feature extraction."""
     from ..evaluation.distance import evaluate_features
     from ..evaluation.features import extract_features
-    from ..training.checkpoint import load_encoder
+    from ..models.loading import load_encoder
     from ..evaluation.pose_probes import pose_invariance_probe, pose_linear_probe
 
     encoder, (height, width) = load_encoder(checkpoint, device)

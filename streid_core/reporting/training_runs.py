@@ -192,7 +192,7 @@ def encoder_trunk_weights(checkpoint: str | os.PathLike, out: str | os.PathLike)
     (the format `--pretrained` reads), e.g. to start ST-ReIDNet's E from a trained baseline
     where no ImageNet weights are available. Written atomically; returns `out`."""
     from ..atomic import atomic_file
-    from ..training.checkpoint import load_checkpoint
+    from ..models.loading import load_checkpoint
 
     state = load_checkpoint(resolve_checkpoint(checkpoint))
     trunk = {k[len("trunk."):]: v for k, v in state["encoder"].items() if k.startswith("trunk.")}

@@ -59,7 +59,7 @@ def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--ch
     re-link threshold can tell people apart. The BN-neck centres each dimension, which spreads
     the same crops over about 0.25-0.85."""
     from ..device import resolve_device
-    from ..training.checkpoint import load_encoder
+    from ..models.loading import load_encoder
     from .reid_embedder import make_reid_embedder
 
     path = Path(checkpoint)

@@ -30,8 +30,8 @@ from ..data.preprocessor import ReidImageDataset
 from ..data.samplers import RandomTripletSampler, TripletBatchSampler
 from ..errors import StreidError
 from ..losses import batch_hard_triplet_loss, label_smoothed_cross_entropy, siamese_verification_loss
+from ..models.loading import load_encoder
 from ..models.reid import ReIDEncoder
-from .checkpoint import load_encoder
 from .config import BaselineConfig
 from .distributed import all_gather, convert_sync_batchnorm, gather_with_grad, wrap_ddp
 from .engine import EvalData, FitResult, RunContext, check_resume, evaluate_split, fit, start_run

@@ -15,25 +15,24 @@ A streid checkpoint is a dict:
     config          the run's configuration (JSON types)
 
 Only tensors, numbers, strings, lists and dicts are stored, so `torch.load(weights_only=True)`
-reads it: loading a checkpoint never runs code from the file.
+reads it: loading a checkpoint never runs code from the file. Reading one back (and rebuilding
+the encoder) is `models.loading`.
 """
 from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..atomic import atomic_file
-from ..errors import StreidError
-from ..models.torch_file import first_line, load_torch_file
-from .config import EncoderConfig
+# Read side (format check, encoder rebuild) lives with the models; load_checkpoint and FORMAT are
+# imported here because training/streidnet.py, transfer.py and reporting/pose_explorer.py use them
+# from this module.
+from ..models.loading import FORMAT, load_checkpoint  # noqa: F401
 
-FORMAT = "streid-checkpoint"
-VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pth.tar"  # the original's file names, so old habits still work
 BEST_NAME = "model_best.pth.tar"
 
@@ -66,48 +65,3 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     either the previous file or the new one, never a torn one."""
     with atomic_file(path, "wb") as handle:
         torch.save(state, handle)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a streid checkpoint on the CPU (weights_only). Anything else is a StreidError."""
-    path = Path(path)
-    state = load_torch_file(path, "checkpoint", "pass the checkpoint.pth.tar or model_best.pth.tar of a streid run")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        hint = " (an open-reid/original checkpoint holds only weights: retrain with streid)" if (
-            isinstance(state, dict) and "state_dict" in state) else ""
-        raise StreidError(f"{path}: not a streid checkpoint{hint}")
-    version = state.get("version")
-    if not _is_int(version) or version < 1:
-        raise StreidError(f"{path}: checkpoint version {version!r} is not a version number; the file is damaged, "
-                          "use another checkpoint")
-    if version > VERSION:
-        raise StreidError(f"{path}: checkpoint version {version} is newer than this streid understands; update streid")
-    epoch = state.get("epoch", 0)  # a weights-only file may have none; resume requires it
-    if not _is_int(epoch) or epoch < 0:
-        raise StreidError(f"{path}: checkpoint epoch {epoch!r} is not a number of epochs; the file is damaged, "
-                          "use another checkpoint")
-    return state
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, tuple[int, int]]:
-    """Rebuild the inference encoder of any streid checkpoint (baseline or ST-ReIDNet).
-
-    Returns the encoder in eval mode on `device` and the (height, width) it was trained at.
-    """
-    state = load_checkpoint(path)
-    if "encoder" not in state or "encoder_config" not in state:
-        raise StreidError(f"{path}: checkpoint has no encoder; it was not written by a streid trainer")
-    config = EncoderConfig.from_checkpoint(state["encoder_config"], path)
-    encoder = config.build()
-    if not isinstance(state["encoder"], dict):
-        raise StreidError(f"{path}: the checkpoint's encoder is not a state dict; the file is damaged, use another one")
-    try:
-        encoder.load_state_dict(state["encoder"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise StreidError(f"{path}: encoder weights do not match its encoder_config ({first_line(exc)}); "
-                          "the file is damaged, use another checkpoint") from None
-    return encoder.to(device).eval(), (config.height, config.width)

@@ -1,20 +1,19 @@
 """Configuration dataclasses of the training runs.
 
 - `LoopConfig`: what the shared loop (engine) needs, the same for every task.
-- `EncoderConfig`: how to rebuild the re-ID encoder from a checkpoint (stored in every one).
 - `BaselineConfig`: every option of the original `baseline.py` plus streid's extras.
 
-All of them serialise to plain JSON (`dataclasses.asdict`) for `config.json` and checkpoints.
+Both serialise to plain JSON (`dataclasses.asdict`) for `config.json` and checkpoints.
 """
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from ..atomic import check_output_dir
 from ..errors import StreidError
+from ..models.loading import EncoderConfig
 
 AMP_MODES = ("off", "bf16", "fp16")
 SELECT_ON = ("val", "test")
@@ -72,66 +71,6 @@ class LoopConfig:
         check_seed("--seed", self.seed)
         if self.resume and not os.path.isfile(self.resume):
             raise StreidError(f"--resume {self.resume}: no such checkpoint file; pass the checkpoint.pth.tar of a run")
-
-
-@dataclass
-class EncoderConfig:
-    """Everything `ReIDEncoder` needs, plus the input size it was trained at."""
-
-    arch: str = "resnet50"
-    last_stride: int = 1
-    pool: str = "max"
-    use_bn: bool = True
-    test_bn: bool = False
-    stem_relu: bool = True
-    num_classes: int = 0
-    emb_type: str = "Single"
-    height: int = 256
-    width: int = 128
-
-    def build(self, pretrained: str | None = None):
-        """A fresh `ReIDEncoder` with this architecture (weights from `pretrained` if given)."""
-        from ..models.reid import ReIDEncoder
-
-        return ReIDEncoder(
-            self.arch, self.num_classes, pretrained=pretrained, last_stride=self.last_stride,
-            pool=self.pool, use_bn=self.use_bn, test_bn=self.test_bn, stem_relu=self.stem_relu,
-            emb_type=self.emb_type,
-        )
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EncoderConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-    @classmethod
-    def from_checkpoint(cls, values: Any, path: str | os.PathLike) -> "EncoderConfig":
-        """`from_dict` of a checkpoint's encoder_config, every value checked: a crafted or
-        damaged file is a StreidError naming it, never a TypeError deep inside the model."""
-        from ..models.reid import ARCHS, EMB_TYPES, POOLS
-
-        if not isinstance(values, dict):
-            raise StreidError(f"{path}: the checkpoint's encoder_config is not a mapping; the file is damaged, "
-                              "use another checkpoint")
-        config = cls.from_dict(values)
-        problems = []
-        for name, allowed in (("arch", ARCHS), ("pool", POOLS), ("emb_type", EMB_TYPES), ("last_stride", (1, 2))):
-            if getattr(config, name) not in allowed or isinstance(getattr(config, name), bool):
-                problems.append(f"{name}={getattr(config, name)!r}")
-        for name in ("use_bn", "test_bn", "stem_relu"):
-            if not isinstance(getattr(config, name), bool):
-                problems.append(f"{name}={getattr(config, name)!r}")
-        for name, low in (("num_classes", 0), ("height", 16), ("width", 8)):
-            value = getattr(config, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                problems.append(f"{name}={value!r}")
-        if problems:
-            raise StreidError(f"{path}: the checkpoint's encoder_config is invalid ({', '.join(problems)}); the file "
-                              "is damaged or crafted, use another checkpoint")
-        return config
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

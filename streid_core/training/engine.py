@@ -37,9 +37,9 @@ from ..errors import StreidError
 from ..evaluation.features import evaluate_model
 from ..evaluation.metrics import RankResult
 from ..seeding import seed_everything
-from .checkpoint import (BEST_NAME, CHECKPOINT_NAME, FORMAT, VERSION, capture_rng_state, load_checkpoint,
-                         load_encoder, restore_rng_state, save_checkpoint)
-from .config import EncoderConfig, LoopConfig
+from ..models.loading import FORMAT, VERSION, EncoderConfig, load_checkpoint, load_encoder
+from .checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng_state, restore_rng_state, save_checkpoint
+from .config import LoopConfig
 from .distributed import DistContext, barrier, init_distributed, mean_over_ranks
 from .loader import EpochLoader, TrainData, probe_batch
 from ..numerics import check_bf16
