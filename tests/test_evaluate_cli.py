@@ -11,7 +11,8 @@ from _make_checkpoint import make_checkpoint
 from _make_datasets import make_dancereid, make_openreid, write_jpeg
 from streid_core.cli import main
 from streid_core.data import load_dataset
-from streid_core.evaluation.features import evaluate_model, extract_features
+from streid_core.evaluation.features import extract_features
+from streid_core.evaluation.pipeline import evaluate_reid
 from streid_core.evaluation.protocols import evaluate_protocol
 from streid_core.evaluation.reranking import re_rank
 from streid_core.models.loading import load_encoder
@@ -36,7 +37,7 @@ def _metrics(path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_defaults_use_the_datasets_protocol_and_match_evaluate_model(setup, capsys):
+def test_defaults_use_the_datasets_protocol_and_match_evaluate_reid(setup, capsys):
     data, checkpoint = setup
     assert main(["evaluate", "--checkpoint", str(checkpoint), "-d", "dancereid", "--data-dir", str(data)]) == 0
     printed = capsys.readouterr().out
@@ -46,7 +47,7 @@ def test_defaults_use_the_datasets_protocol_and_match_evaluate_model(setup, caps
     assert metrics["num_query"] == metrics["num_gallery"] == 16
     dataset = load_dataset(data / "DanceReID")
     model, _ = load_encoder(checkpoint)
-    expected = evaluate_model(model, dataset.query, dataset.gallery, "dancereid", height=H, width=W).as_dict()
+    expected = evaluate_reid(model, dataset.query, dataset.gallery, "dancereid", height=H, width=W).result.as_dict()
     for key in ("R1", "R5", "R10", "mAP", "mINP", "num_valid"):
         assert metrics[key] == pytest.approx(expected[key], abs=1e-6), key
         assert key == "num_valid" or f"{key} {100 * expected[key]:.1f}%" in printed
@@ -60,7 +61,7 @@ def test_defaults_use_the_datasets_protocol_and_match_evaluate_model(setup, caps
     again = _metrics(metrics_file)
     assert again["feature_cache"]["hit"] is True
     assert (again["protocol"], again["ap"]) == ("market1501", "trapezoid")
-    other = evaluate_model(model, dataset.query, dataset.gallery, "market1501", height=H, width=W)
+    other = evaluate_reid(model, dataset.query, dataset.gallery, "market1501", height=H, width=W).result
     assert again["R1"] == pytest.approx(other.rank1, abs=1e-6)
 
 
@@ -99,7 +100,7 @@ def test_amp_without_cache_gives_the_float32_metrics(setup, tmp_path):
     assert not (checkpoint.parent / "feature_cache").exists()
     dataset = load_dataset(data / "DanceReID")
     model, _ = load_encoder(checkpoint)
-    fp32 = evaluate_model(model, dataset.query, dataset.gallery, "dancereid", height=H, width=W)
+    fp32 = evaluate_reid(model, dataset.query, dataset.gallery, "dancereid", height=H, width=W).result
     # Features within BF16_FEATURE_TOLERANCE reorder only near-tied gallery images: at most one
     # query of the 16 may rank differently, which moves R1 or mAP by at most 1/16.
     one_query = 1 / fp32.num_valid

@@ -10,7 +10,8 @@ from torch import nn
 from streid_core.data.records import Record
 from streid_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from streid_core.errors import StreidError
-from streid_core.evaluation.features import evaluate_model, extract_features
+from streid_core.evaluation.features import extract_features
+from streid_core.evaluation.pipeline import evaluate_reid
 from streid_core.models.reid import ReIDEncoder
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
@@ -97,10 +98,10 @@ def test_bf16_autocast_stays_close_to_float32_and_restores_train_mode(records):
     assert float(relative.max()) < 0.05  # bf16 keeps ~3 significant digits per operation
 
 
-def test_evaluate_model_embeds_each_unique_image_once_and_ranks_by_identity(records):
+def test_evaluate_reid_embeds_each_unique_image_once_and_ranks_by_identity(records):
     model = MeanColour()
     query = [r for r in records if r.camid == 0]
-    result = evaluate_model(model, query, records, protocol="market1501", height=32, width=16)
+    result = evaluate_reid(model, query, records, "market1501", height=32, width=16).result
     assert model.seen == len(records)  # query images are part of the gallery: embedded once
     # colours differ by identity far more than JPEG noise: every positive ranks first
     assert result.mAP == pytest.approx(1.0) and result.rank1 == pytest.approx(1.0)
@@ -108,7 +109,7 @@ def test_evaluate_model_embeds_each_unique_image_once_and_ranks_by_identity(reco
 
 
 def test_dancereid_protocol_takes_the_same_set_as_query_and_gallery(records):
-    result = evaluate_model(MeanColour(), records, records, protocol="dancereid", height=32, width=16)
+    result = evaluate_reid(MeanColour(), records, records, "dancereid", height=32, width=16).result
     assert result.protocol == "dancereid" and result.mAP == pytest.approx(1.0)
 
 
@@ -116,4 +117,4 @@ def test_empty_sets_are_user_errors(records):
     with pytest.raises(StreidError, match="empty"):
         extract_features(MeanColour(), [], height=32, width=16)
     with pytest.raises(StreidError, match="non-empty"):
-        evaluate_model(MeanColour(), [], records, height=32, width=16)
+        evaluate_reid(MeanColour(), [], records, height=32, width=16)

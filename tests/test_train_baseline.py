@@ -132,7 +132,7 @@ def test_tiny_synthdance_run_is_far_above_chance_and_above_the_untrained_network
     from streid_core.data.dataset import load_dataset
     from streid_core.data.synth.config import SynthConfig
     from streid_core.data.synth.writer import generate
-    from streid_core.evaluation.features import evaluate_model
+    from streid_core.evaluation.pipeline import evaluate_reid
 
     root = tmp_path / "data" / "synthdance"
     generate(root, SynthConfig(ids=15, videos=4, frames=12, height=64, width=32))
@@ -149,6 +149,6 @@ def test_tiny_synthdance_run_is_far_above_chance_and_above_the_untrained_network
     trained = train_baseline(config).test["mAP"]
     torch.manual_seed(config.seed)
     untrained = config.encoder_config(num_classes=10).build().eval()  # same architecture, never trained
-    untrained_map = evaluate_model(untrained, test, test, "dancereid", height=64, width=32).mAP
+    untrained_map = evaluate_reid(untrained, test, test, "dancereid", height=64, width=32).result.mAP
     assert trained >= 2 * chance, (trained, chance)
     assert trained > untrained_map + 0.05, (trained, untrained_map)

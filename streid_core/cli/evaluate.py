@@ -98,18 +98,13 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from ..atomic import check_output_dir, write_json
     from ..data import load_dataset
+    from ..data.protocols import resolve_protocol
     from ..device import resolve_device
-    from ..evaluation.distance import PairwiseDistance, evaluate_features
-    from ..evaluation.feature_cache import cached_features
-    from ..evaluation.features import extract_features
-    from ..evaluation.protocols import evaluate_protocol, resolve_protocol
-    from ..evaluation.reranking import re_rank
-    from ..models.loading import load_encoder
+    from ..evaluation.pipeline import ReRanking, evaluate_reid
 
     _check_args(args)
     checkpoint = Path(args.checkpoint)
@@ -118,45 +113,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     root = _dataset_root(args)
     out_dir = Path(args.out) if args.out else checkpoint.parent / "evaluate" / root.name
     check_output_dir(out_dir, "--out")  # before any image is embedded
-    if not args.no_cache:
-        check_output_dir(Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache", "--cache-dir")
+    cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache"
+    if cache_dir is not None:
+        check_output_dir(cache_dir, "--cache-dir")
     dataset = load_dataset(root, split=args.split, query_mode=args.query_mode)
     protocol = resolve_protocol(args.protocol or dataset.protocol)
     device = resolve_device(args.device)
     dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if args.amp else None
+    rerank = ReRanking(args.k1, args.k2, args.lambda_value) if args.rerank else None
 
-    images = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
     print(f"{dataset.name} ({root}): {len(dataset.query)} query / {len(dataset.gallery)} gallery images, "
           f"protocol {protocol.name}")
-    cache = None
-    if args.no_cache:
-        model, (height, width) = load_encoder(checkpoint, device)
-        feats, _, _ = extract_features(model, images, args.batch_size, device, dtype, args.flip, args.workers,
-                                       height, width)
-        feats = feats.numpy()
-    else:
-        cache_dir = Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache"
-        cache = cached_features(checkpoint, images, cache_dir, flip=args.flip, dtype=dtype, batch_size=args.batch_size,
-                                device=device, num_workers=args.workers, full_hash=args.full_hash)
-        feats = cache.features
-        if cache.hit:
-            print(f"features read from the cache {cache.path}")
-    row = {record: i for i, record in enumerate(images)}
-    q_feats = feats[[row[r] for r in dataset.query]]
-    g_feats = feats[[row[r] for r in dataset.gallery]]
-    q_pids = np.array([r.pid for r in dataset.query])
-    g_pids = np.array([r.pid for r in dataset.gallery])
-    q_cams = np.array([r.camid for r in dataset.query])
-    g_cams = np.array([r.camid for r in dataset.gallery])
-
-    if args.rerank:
-        distances = re_rank(q_feats, g_feats, args.k1, args.k2, args.lambda_value)
-        result = evaluate_protocol(distances, q_pids, g_pids, q_cams, g_cams, protocol,
-                                   max_rank=args.max_rank, ap=args.ap, seed=args.seed)
-    else:
-        distances = PairwiseDistance(q_feats, g_feats, args.metric)
-        result = evaluate_features(q_feats, g_feats, q_pids, g_pids, q_cams, g_cams, protocol=protocol,
-                                   metric=args.metric, max_rank=args.max_rank, ap=args.ap, seed=args.seed)
+    evaluation = evaluate_reid(
+        checkpoint, dataset.query, dataset.gallery, protocol, [args.ap], metric=args.metric, rerank=rerank,
+        max_rank=args.max_rank, seed=args.seed, flip=args.flip, dtype=dtype, batch_size=args.batch_size,
+        num_workers=args.workers, device=device, cache_dir=cache_dir, full_hash=args.full_hash)
+    cache, result = evaluation.cache, evaluation.result
+    if cache and cache.hit:
+        print(f"features read from the cache {cache.path}")
 
     summary = result.as_dict()
     print("  ".join(f"{k} {100 * v:.1f}%" for k, v in summary.items() if k != "num_valid")
@@ -175,18 +149,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     write_json(out_dir / "metrics.json", metrics)
     print(f"metrics written to {out_dir / 'metrics.json'}")
     if args.ranked_list:
-        written = _write_ranked_lists(args, dataset.query, dataset.gallery, distances, q_pids, g_pids, q_cams, g_cams,
-                                      out_dir / "ranked")
+        written = _write_ranked_lists(args, evaluation, out_dir / "ranked")
         print(f"{written} ranked-list figure(s) written to {out_dir / 'ranked'}")
     return 0
 
 
-def _write_ranked_lists(args, query, gallery, distances, q_pids, g_pids, q_cams, g_cams, folder: Path) -> int:
+def _write_ranked_lists(args: argparse.Namespace, evaluation, folder: Path) -> int:
     import numpy as np
 
     from ..atomic import atomic_directory
     from ..viz.ranked import failure_cases, first_match_ranks, ranked_list_figure, save_figure
 
+    query, gallery, distances = evaluation.query, evaluation.gallery, evaluation.distances
+    q_pids, g_pids, q_cams, g_cams = evaluation.labels()
     if args.ranked_select == "failures":
         chosen = failure_cases(distances, q_pids, g_pids, q_cams, g_cams, limit=args.ranked_list)
     else:

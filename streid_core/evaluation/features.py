@@ -1,4 +1,4 @@
-"""Descriptors of images by a trained encoder, and a model's metrics on a query/gallery split.
+"""Descriptors of images by a trained encoder (`pipeline.evaluate_reid` turns them into metrics).
 
 The original evaluation (spec 7): each image of query ∪ gallery is embedded once, at the test
 transform (resize, ImageNet normalisation), by the encoder in eval mode; no flip. streid adds
@@ -7,7 +7,7 @@ descriptors), both off by default so published numbers are reproduced.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -15,13 +15,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data.preprocessor import ReidImageDataset
-from ..data.protocols import Protocol
 from ..data.records import Record
 from ..errors import StreidError
 from ..numerics import check_bf16, say
 from ..seeding import seed_worker
-from .distance import evaluate_features
-from .metrics import RankResult
 
 
 def _bf16_or_none(model: nn.Module, loader: DataLoader, device: torch.device) -> torch.dtype | None:
@@ -82,35 +79,3 @@ def extract_features(
     pids = np.array([r.pid for r in records], dtype=np.int64)
     camids = np.array([r.camid for r in records], dtype=np.int64)
     return torch.cat(chunks), pids, camids
-
-
-def evaluate_model(
-    model: nn.Module,
-    query: Sequence[Record],
-    gallery: Sequence[Record],
-    protocol: str | Protocol | Mapping = "market1501",
-    batch_size: int = 64,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype | None = None,
-    flip: bool = False,
-    num_workers: int = 0,
-    height: int = 256,
-    width: int = 128,
-    metric: str = "sqeuclidean",
-    seed: int = 0,
-) -> RankResult:
-    """CMC/mAP of `model` on a query/gallery split under `protocol` (a preset name such as a
-    dataset's `LoadedDataset.protocol`). Images in both sets are embedded once."""
-    if not query or not gallery:
-        raise StreidError(f"cannot evaluate: {len(query)} query and {len(gallery)} gallery images; both must be non-empty")
-    unique = list(dict.fromkeys([*query, *gallery]))
-    row = {record: i for i, record in enumerate(unique)}
-    feats, _, _ = extract_features(model, unique, batch_size, device, dtype, flip, num_workers, height, width)
-    feats = feats.numpy()
-    q_rows = np.array([row[r] for r in query])
-    g_rows = np.array([row[r] for r in gallery])
-    return evaluate_features(
-        feats[q_rows], feats[g_rows],
-        [r.pid for r in query], [r.pid for r in gallery], [r.camid for r in query], [r.camid for r in gallery],
-        protocol=protocol, metric=metric, seed=seed,
-    )

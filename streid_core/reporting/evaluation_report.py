@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,47 +19,57 @@ from ..data.records import LoadedDataset, Record
 from ..evaluation.distance import PairwiseDistance
 from ..evaluation.metrics import AP_CONVENTIONS, RankResult
 
+if TYPE_CHECKING:  # the pipeline imports torch; load it only when evaluating
+    from ..evaluation.pipeline import ReidEvaluation
+
 METRIC_COLUMNS = ("R1", "R5", "R10", "mAP", "mINP")
 
 
 @dataclass
 class EvaluationReport:
-    """Features and metrics of each model on one query/gallery split.
+    """Each model's evaluation on one query/gallery split (features of query ∪ gallery, and
+    results[protocol][ap] per model)."""
 
-    features[label]: (N, D) descriptors of `images` (query and gallery, each image once);
-    results[label][protocol][ap]: the RankResult under that protocol and AP convention."""
-
-    query: list[Record]
-    gallery: list[Record]
-    images: list[Record]
     checkpoints: dict[str, Path]
-    features: dict[str, np.ndarray]
-    cache_hits: dict[str, bool]
-    results: dict[str, dict[str, dict[str, RankResult]]] = field(default_factory=dict)
+    evaluations: dict[str, ReidEvaluation]
 
-    def _rows_of(self, records: Sequence[Record]) -> np.ndarray:
-        index = {r: i for i, r in enumerate(self.images)}
-        return np.array([index[r] for r in records])
+    @property
+    def query(self) -> list[Record]:
+        return next(iter(self.evaluations.values())).query
+
+    @property
+    def gallery(self) -> list[Record]:
+        return next(iter(self.evaluations.values())).gallery
+
+    @property
+    def features(self) -> dict[str, np.ndarray]:
+        return {label: e.features for label, e in self.evaluations.items()}
+
+    @property
+    def cache_hits(self) -> dict[str, bool]:
+        return {label: e.cache.hit for label, e in self.evaluations.items()}
+
+    @property
+    def results(self) -> dict[str, dict[str, dict[str, RankResult]]]:
+        return {label: e.results for label, e in self.evaluations.items()}
 
     def query_features(self, label: str) -> np.ndarray:
-        return self.features[label][self._rows_of(self.query)]
+        return self.evaluations[label].query_features()
 
     def gallery_features(self, label: str) -> np.ndarray:
-        return self.features[label][self._rows_of(self.gallery)]
+        return self.evaluations[label].gallery_features()
 
     def distances(self, label: str) -> PairwiseDistance:
         """Query-chunked squared Euclidean distances of one model (rows on demand)."""
-        return PairwiseDistance(self.query_features(label), self.gallery_features(label))
+        return self.evaluations[label].distances
 
     def labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(query pids, gallery pids, query camids, gallery camids)."""
-        return (np.array([r.pid for r in self.query]), np.array([r.pid for r in self.gallery]),
-                np.array([r.camid for r in self.query]), np.array([r.camid for r in self.gallery]))
+        return next(iter(self.evaluations.values())).labels()
 
     def headline(self, label: str) -> RankResult:
         """The result under the first protocol and first AP convention evaluated."""
-        by_protocol = self.results[label]
-        return next(iter(next(iter(by_protocol.values())).values()))
+        return self.evaluations[label].result
 
     def rows(self) -> list[dict]:
         """One row per (model, protocol, AP convention) with R1/R5/R10/mAP/mINP."""
@@ -95,25 +106,15 @@ def evaluate_checkpoints(checkpoints: Mapping[str, str | os.PathLike], dataset: 
     """Embed the test images with each checkpoint (cached in `cache_dir`, keyed by checkpoint and
     images) and evaluate every (protocol, AP convention)."""
     from ..device import resolve_device
-    from ..evaluation.distance import evaluate_features
-    from ..evaluation.feature_cache import cached_features
+    from ..evaluation.pipeline import evaluate_reid
 
-    images = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
-    report = EvaluationReport(list(dataset.query), list(dataset.gallery), images,
-                              {k: Path(v) for k, v in checkpoints.items()}, {}, {})
+    paths = {k: Path(v) for k, v in checkpoints.items()}
     torch_device = resolve_device(device)
-    for label, checkpoint in report.checkpoints.items():
-        cached = cached_features(checkpoint, images, cache_dir, device=torch_device, batch_size=batch_size)
-        report.features[label], report.cache_hits[label] = cached.features, cached.hit
-    q_pids, g_pids, q_cams, g_cams = report.labels()
-    for label in report.checkpoints:
-        q, g = report.query_features(label), report.gallery_features(label)
-        report.results[label] = {
-            protocol: {ap: evaluate_features(q, g, q_pids, g_pids, q_cams, g_cams, protocol=protocol, ap=ap, seed=seed)
-                       for ap in ap_conventions}
-            for protocol in (protocols or default_protocols(dataset))
-        }
-    return report
+    evaluations = {label: evaluate_reid(path, dataset.query, dataset.gallery, protocols or default_protocols(dataset),
+                                        ap_conventions, seed=seed, batch_size=batch_size, device=torch_device,
+                                        cache_dir=cache_dir)
+                   for label, path in paths.items()}
+    return EvaluationReport(paths, evaluations)
 
 
 def sample_valid_queries(report: EvaluationReport, label: str, count: int, seed: int = 0) -> np.ndarray:

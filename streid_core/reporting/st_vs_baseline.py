@@ -226,21 +226,17 @@ class EncoderScore:
     identity_knn_skill: float
 
 
-def score_encoder(checkpoint: Path, records: list, query: list, gallery: list, protocol: str,
-                  pose_labels: np.ndarray, device: str = "cpu") -> EncoderScore:
-    """Test-split R1/mAP and the pose probes of one encoder, from one pass of feature extraction."""
-    from ..evaluation.distance import evaluate_features
-    from ..evaluation.features import extract_features
-    from ..models.loading import load_encoder
+def score_encoder(checkpoint: Path, query: list, gallery: list, protocol: str, pose_labels: np.ndarray,
+                  device: str = "cpu") -> EncoderScore:
+    """Test-split R1/mAP and the pose probes of one encoder, from one pass of feature extraction.
+    `pose_labels` follow query ∪ gallery, each image once, in order of first appearance."""
+    from ..evaluation.pipeline import evaluate_reid
     from ..evaluation.pose_probes import pose_invariance_probe, pose_linear_probe
 
-    encoder, (height, width) = load_encoder(checkpoint, device)
     # float32, as the training runs' own test evaluation, so the numbers agree with their logs
-    feats, pids, camids = extract_features(encoder, records, batch_size=64, device=device, height=height, width=width)
-    feats = feats.numpy()
-    row = {r: i for i, r in enumerate(records)}
-    q, g = np.array([row[r] for r in query]), np.array([row[r] for r in gallery])
-    ranks = evaluate_features(feats[q], feats[g], pids[q], pids[g], camids[q], camids[g], protocol=protocol)
+    evaluation = evaluate_reid(checkpoint, query, gallery, protocol, device=device)
+    ranks, feats = evaluation.result, evaluation.features
+    pids = np.array([r.pid for r in evaluation.images])
     probe = pose_invariance_probe(feats, pids, pose_labels)
     return EncoderScore(R1=float(ranks.cmc[0]), mAP=float(ranks.mAP), pose_knn_skill=probe["pose"]["skill"],
                         pose_linear_accuracy=pose_linear_probe(feats, pose_labels, pids),
@@ -381,8 +377,8 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     scores: dict[str, dict[str, dict[str, float]]] = {row: {} for row in ROWS}
     for step in steps:
         if step.name in scores:  # stage 1 leaves E as the baseline made it: nothing new to score
-            score = score_encoder(step.run_dir / "model_best.pth.tar", records, ds.query, ds.gallery, ds.protocol,
-                                  poses, device)
+            score = score_encoder(step.run_dir / "model_best.pth.tar", ds.query, ds.gallery, ds.protocol, poses,
+                                  device)
             scores[step.name][f"seed{step.seed}"] = asdict(score)
     comparison = Comparison(
         dataset=root.name, protocol=ds.protocol, budget=budget.as_dict(), seeds=list(seeds), scores=scores,

@@ -34,7 +34,7 @@ from ..atomic import write_json
 from ..data.records import Record
 from ..device import resolve_device
 from ..errors import StreidError
-from ..evaluation.features import evaluate_model
+from ..evaluation.pipeline import evaluate_reid
 from ..evaluation.metrics import RankResult
 from ..seeding import seed_everything
 from ..models.loading import FORMAT, VERSION, EncoderConfig, load_checkpoint, load_encoder
@@ -194,10 +194,10 @@ def evaluate_split(encoder: torch.nn.Module, evaluation: EvalData, which: str, l
                    device: torch.device) -> dict[str, float]:
     """Metrics of `encoder` on "val" (query = gallery = val) or "test"."""
     query, gallery = (evaluation.val, evaluation.val) if which == "val" else (evaluation.query, evaluation.gallery)
-    result = evaluate_model(
+    result = evaluate_reid(
         encoder, query, gallery, evaluation.protocol, batch_size=loop.eval_batch_size, device=device,
         dtype=amp_dtype(loop.amp), num_workers=loop.workers, height=evaluation.height, width=evaluation.width,
-    )
+    ).result
     return _metrics(result)
 
 
