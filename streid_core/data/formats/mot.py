@@ -137,32 +137,37 @@ def read_detections(path: str | os.PathLike) -> dict[int, tuple[np.ndarray, np.n
 def read_ground_truth(path: str | os.PathLike) -> np.ndarray:
     """gt.txt -> (N,9): frame, id, x, y, w, h, consider_flag, class, visibility."""
     path = Path(path)
-    table = _read_table(path, 6, "ground-truth")
-    out = np.ones((len(table), GT_COLUMNS))
-    shared = min(table.shape[1], GT_COLUMNS)
-    out[:, :shared] = table[:, :shared]
+    out = _read_track_rows(path, "ground-truth", GT_COLUMNS)
     # MOT15 writes -1 (unknown) in the class and visibility columns: such boxes are pedestrians.
     out[:, 6:] = np.where(np.isnan(out[:, 6:]), 1.0, out[:, 6:])
     out[out[:, 7] < 0, 7] = 1.0
     out[out[:, 8] < 0, 8] = 1.0
-    _check_boxes(path, out)
-    _check_integer_ids(path, out[:, 1])
-    _check_unique_ids(path, out[:, 0], out[:, 1])
+    _check_track_rows(path, out)
     return out
 
 
 def read_results(path: str | os.PathLike) -> np.ndarray:
     """Tracker results -> (N,7): frame, id, x, y, w, h, confidence (missing confidence reads as 1)."""
     path = Path(path)
-    table = _read_table(path, 6, "tracking results")
-    out = np.ones((len(table), RESULT_COLUMNS))
-    shared = min(table.shape[1], RESULT_COLUMNS)
-    out[:, :shared] = table[:, :shared]
+    out = _read_track_rows(path, "tracking results", RESULT_COLUMNS)
     out[np.isnan(out[:, 6]), 6] = 1.0
+    _check_track_rows(path, out)
+    return out
+
+
+def _read_track_rows(path: Path, what: str, columns: int) -> np.ndarray:
+    """The file's rows padded with 1s (or cut) to `columns` columns."""
+    table = _read_table(path, 6, what)
+    out = np.ones((len(table), columns))
+    shared = min(table.shape[1], columns)
+    out[:, :shared] = table[:, :shared]
+    return out
+
+
+def _check_track_rows(path: Path, out: np.ndarray) -> None:
     _check_boxes(path, out)
     _check_integer_ids(path, out[:, 1])
     _check_unique_ids(path, out[:, 0], out[:, 1])
-    return out
 
 
 def write_results(path: str | os.PathLike, rows: np.ndarray) -> None:
