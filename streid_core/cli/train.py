@@ -62,6 +62,9 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--fuse-mode", default="cat", choices=("cat", "add"),
                    help="how G fuses E's feature with the pose code (default cat)")
     p.add_argument("--pose-feature-size", type=int, default=128, help="length of G's pose code (default 128)")
+    p.add_argument("--ngf", type=int, default=64,
+                   help="G's base width: every layer of G scales with it, its cost with the square (default 64, "
+                        "the release's; the CPU preset uses 32)")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
     p.add_argument("--emb-type", default="Single", choices=("Single", "Siamese"),
@@ -161,7 +164,7 @@ def run_config(args: argparse.Namespace):
     model = StreidNetConfig(
         num_classes=0, stage=args.stage, arch=args.arch, emb_type=args.emb_type, last_stride=args.last_stride,
         height=args.height, width=args.width, norm=args.norm, drop=args.drop, connect_layers=args.connect_layers,
-        fuse_mode=args.fuse_mode, pose_feature_size=args.pose_feature_size, lr=args.lr, niter=args.niter,
+        fuse_mode=args.fuse_mode, pose_feature_size=args.pose_feature_size, ngf=args.ngf, lr=args.lr, niter=args.niter,
         niter_decay=args.niter_decay, lambda_d=args.lambda_d, lambda_dp=args.lambda_dp,
         lambda_recon=args.lambda_recon, lambda_tri=args.lambda_tri, lambda_class=args.lambda_class,
         smooth_label=args.smooth_label, soft_margin=args.soft_margin, margin=args.margin, mask=args.mask,

@@ -15,9 +15,12 @@ from streid_core.errors import StreidError
 
 NORMS: tuple[str, ...] = ("batch", "instance", "none")
 FUSE_MODES: tuple[str, ...] = ("cat", "add")
-_NGF = 64
-# Channels of the pose encoder levels e1..e5 (resolution H/2 .. H/32).
-_ENCODER_CHANNELS = (_NGF, _NGF * 2, _NGF * 4, _NGF * 8, _NGF * 8)
+RELEASE_NGF = 64  # G's base width in the release (FD-GAN's ngf)
+
+
+def encoder_channels(ngf: int) -> tuple[int, ...]:
+    """Channels of the pose encoder levels e1..e5 (resolution H/2 .. H/32)."""
+    return (ngf, ngf * 2, ngf * 4, ngf * 8, ngf * 8)
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
@@ -59,6 +62,8 @@ class PoseGenerator(nn.Module):
     connect_layers: 0-5 U-Net skips, as the release wires them: the n up-sampling blocks nearest
         the bottleneck receive the pose-encoder map of their resolution (n=1: H/32 level, ..., n=5:
         every level down to H/2, including the output block).
+    ngf: base width; every layer's channels scale with it (64 in the release; the compute
+        scales with its square, so 32 costs about a quarter).
     norm: "batch" (conv biases off), "instance" (no affine, biases on) or "none" (biases on).
         Instance norm is skipped on the 1x1 pose code, where per-sample normalisation of a single
         value is undefined (the release crashes there).
@@ -76,6 +81,7 @@ class PoseGenerator(nn.Module):
         connect_layers: int = 0,
         norm: str = "batch",
         dropout: float = 0.2,
+        ngf: int = RELEASE_NGF,
     ) -> None:
         super().__init__()
         height, width = image_size
@@ -87,6 +93,8 @@ class PoseGenerator(nn.Module):
             raise StreidError(f"connect_layers must be between 0 and 5, got {connect_layers}")
         if num_keypoints <= 0 or reid_feature_size <= 0 or pose_feature_size <= 0:
             raise StreidError("num_keypoints, reid_feature_size and pose_feature_size must be positive")
+        if ngf < 1:
+            raise StreidError(f"G's base width ngf must be >= 1, got {ngf}")
         if not 0.0 <= dropout < 1.0:
             raise StreidError(f"dropout must be in [0, 1), got {dropout}")
 
@@ -97,7 +105,7 @@ class PoseGenerator(nn.Module):
         bottleneck_kernel = (height // 32, width // 32)
 
         # Pose encoder: e1 (no activation/norm before it), then e2..e5, then the 1x1 pose code.
-        c = _ENCODER_CHANNELS
+        c = encoder_channels(ngf)
         self.encoder = nn.ModuleList([nn.Conv2d(num_keypoints, c[0], 4, 2, 1, bias=bias)])
         for cin, cout in zip(c[:-1], c[1:]):
             self.encoder.append(nn.Sequential(
@@ -117,10 +125,10 @@ class PoseGenerator(nn.Module):
 
         # Decoder: 1x1 -> (H/32, W/32), four x2 up-blocks to H/2, then the output block to H.
         self.decoder_stem = nn.Sequential(
-            nn.ReLU(), nn.ConvTranspose2d(fused, _NGF * 8, bottleneck_kernel, bias=bias),
-            norm_layer(norm, _NGF * 8), nn.Dropout(dropout))
-        widths = (_NGF * 8, _NGF * 8, _NGF * 4, _NGF * 2, _NGF)  # inputs of the five up-blocks
-        skips = tuple(reversed(_ENCODER_CHANNELS))  # encoder channels at each up-block's input size
+            nn.ReLU(), nn.ConvTranspose2d(fused, ngf * 8, bottleneck_kernel, bias=bias),
+            norm_layer(norm, ngf * 8), nn.Dropout(dropout))
+        widths = (ngf * 8, ngf * 8, ngf * 4, ngf * 2, ngf)  # inputs of the five up-blocks
+        skips = tuple(reversed(c))  # encoder channels at each up-block's input size
         self.up_blocks = nn.ModuleList()
         for i in range(5):
             cin = widths[i] + (skips[i] if i < connect_layers else 0)

@@ -56,7 +56,7 @@ from ..losses import (
     siamese_verification_loss,
 )
 from ..models.discriminators import ImageDiscriminator, PoseDiscriminator
-from ..models.generator import PoseGenerator
+from ..models.generator import RELEASE_NGF, PoseGenerator
 from ..models.reid import ReIDEncoder
 from ..models.torch_file import load_torch_file
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
@@ -109,6 +109,7 @@ class StreidNetConfig:
     connect_layers: int = 0
     fuse_mode: str = "cat"
     pose_feature_size: int = 128
+    ngf: int = RELEASE_NGF  # G's base width
     lr: float = 0.001
     niter: int = 50
     niter_decay: int = 50
@@ -144,6 +145,8 @@ class StreidNetConfig:
             raise StreidError(f"--drop {self.drop}: a dropout probability, >= 0 and < 1")
         if self.pose_feature_size < 1:
             raise StreidError(f"--pose-feature-size {self.pose_feature_size}: must be >= 1")
+        if self.ngf < 1:
+            raise StreidError(f"--ngf {self.ngf}: G's base width must be >= 1 (the release's is {RELEASE_NGF})")
         if self.niter < 0 or self.niter_decay < 0 or self.niter + self.niter_decay < 1:
             raise StreidError(f"--niter {self.niter} --niter-decay {self.niter_decay}: need >= 0 each and at least 1 epoch in total")
         for flag, value in (("--lambda-d", self.lambda_d), ("--lambda-dp", self.lambda_dp),
@@ -351,7 +354,7 @@ def build_generator(cfg: StreidNetConfig, reid_feature_size: int) -> PoseGenerat
     return PoseGenerator(
         convention(cfg.keypoints).num_joints, reid_feature_size, pose_feature_size=cfg.pose_feature_size,
         image_size=(cfg.height, cfg.width), fuse_mode=cfg.fuse_mode,
-        connect_layers=cfg.connect_layers, norm=cfg.norm, dropout=cfg.drop)
+        connect_layers=cfg.connect_layers, norm=cfg.norm, dropout=cfg.drop, ngf=cfg.ngf)
 
 
 class NetworkSnapshots:
@@ -607,28 +610,36 @@ class StreidNetTask:
             with timer("G forward"):
                 fake, swap_fake = self._generate(pose, feats)
 
+        # A discriminator whose adversarial weight is 0 changes neither G nor E: it is not run
+        # (--lambda-d 0 / --lambda-dp 0 train G on reconstruction alone, several times faster).
+        use_di, use_dp = cfg.lambda_d > 0, cfg.lambda_dp > 0
+        unused = torch.zeros((), device=dev)
+        loss_di = loss_dp = gan_di = gan_dp = unused
+
         # Di: real targets vs all five kinds of generated images
-        opt_di = self.optimizers["Di"]
-        with timer("Di step (forward, backward, update)"):
-            opt_di.zero_grad(set_to_none=True)
-            with self._autocast():
-                real_logits = self.image_discriminator(targets)
-                fake_logits = self.image_discriminator(torch.cat([fake, swap_fake]).detach())
-                loss_di = self.gan_discriminator.discriminator_loss(real_logits, fake_logits)
-            self.scaler.scale(loss_di).backward()
-            self.scaler.step(opt_di)
+        if use_di:
+            opt_di = self.optimizers["Di"]
+            with timer("Di step (forward, backward, update)"):
+                opt_di.zero_grad(set_to_none=True)
+                with self._autocast():
+                    real_logits = self.image_discriminator(targets)
+                    fake_logits = self.image_discriminator(torch.cat([fake, swap_fake]).detach())
+                    loss_di = self.gan_discriminator.discriminator_loss(real_logits, fake_logits)
+                self.scaler.scale(loss_di).backward()
+                self.scaler.step(opt_di)
 
         # Dp: matching (pose, image) pairs vs generated and mismatched ones
-        opt_dp = self.optimizers["Dp"]
-        with timer("Dp step (forward, backward, update)"):
-            opt_dp.zero_grad(set_to_none=True)
-            with self._autocast():
-                (real_pose, real_img), (fake_pose, fake_img) = pose_discriminator_pairs(
-                    pose, targets, fake.detach(), swap_fake.detach())
-                loss_dp = self.gan_discriminator.discriminator_loss(
-                    self.pose_discriminator(real_pose, real_img), self.pose_discriminator(fake_pose, fake_img))
-            self.scaler.scale(loss_dp).backward()
-            self.scaler.step(opt_dp)
+        if use_dp:
+            opt_dp = self.optimizers["Dp"]
+            with timer("Dp step (forward, backward, update)"):
+                opt_dp.zero_grad(set_to_none=True)
+                with self._autocast():
+                    (real_pose, real_img), (fake_pose, fake_img) = pose_discriminator_pairs(
+                        pose, targets, fake.detach(), swap_fake.detach())
+                    loss_dp = self.gan_discriminator.discriminator_loss(
+                        self.pose_discriminator(real_pose, real_img), self.pose_discriminator(fake_pose, fake_img))
+                self.scaler.scale(loss_dp).backward()
+                self.scaler.step(opt_dp)
 
         # G and E against the updated discriminators
         self.optimizers["G"].zero_grad(set_to_none=True)
@@ -637,9 +648,11 @@ class StreidNetTask:
                 _no_parameter_grads(self.image_discriminator, self.pose_discriminator):
             rec_self = masked_l1_loss(fake.float(), targets, mask)
             rec_swap = masked_l1_loss(swap_fake.float(), targets[: 2 * b], None if mask is None else mask[: 2 * b])
-            gan_di = self.gan_generator.generator_loss(self.image_discriminator(torch.cat([fake, swap_fake])))
-            _, (fake_pose, fake_img) = pose_discriminator_pairs(pose, targets, fake, swap_fake)
-            gan_dp = self.gan_generator.generator_loss(self.pose_discriminator(fake_pose, fake_img))
+            if use_di:
+                gan_di = self.gan_generator.generator_loss(self.image_discriminator(torch.cat([fake, swap_fake])))
+            if use_dp:
+                _, (fake_pose, fake_img) = pose_discriminator_pairs(pose, targets, fake, swap_fake)
+                gan_dp = self.gan_generator.generator_loss(self.pose_discriminator(fake_pose, fake_img))
             loss_g = generator_objective(gan_di, gan_dp, rec_self, rec_swap, cfg.lambda_d, cfg.lambda_dp, cfg.lambda_recon)
             loss_tri = batch_hard_triplet_loss(feats, labels, margin=self.margin, anchor_rows=2 * b)
             # The release backpropagates L_G, then L_G + re-ID losses again: L_G counts twice.
@@ -796,7 +809,7 @@ class StreidNetRunConfig:
 
 
 _ARCHITECTURE_FIELDS = ("keypoints", "stage", "arch", "emb_type", "last_stride", "height", "width", "norm",
-                        "connect_layers", "fuse_mode", "pose_feature_size", "num_classes", "quirks")
+                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "num_classes", "quirks")
 
 
 def check_same_architecture(checkpoint: dict[str, Any], current: StreidNetConfig, source: str) -> None:
