@@ -6,7 +6,7 @@
     frames = model.render_sequence("person.jpg", poses)                 # ... render many
 
 The source image is resized to the model's canvas and encoded by E (its pre-BN feature, the
-re-ID descriptor); the target keypoints become Gaussian heat-maps (sigma 5, as in training) on
+re-ID descriptor); the target keypoints become Gaussian heat-maps (sigma as in training) on
 the same canvas; G draws the image. The output has the model's canvas size (e.g. 128x256).
 """
 from __future__ import annotations

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from streid_core.data.keypoints import COCO17, OPENPOSE18
 from streid_core.data.pose import (
+    canvas_sigma,
     augmented_pose_maps,
     keypoints_to_canvas,
     pose_maps,
@@ -144,3 +145,21 @@ def test_openpose_neck_is_a_thick_limb():
     kps = only({0: (64, 30), 1: (64, 70)}, k=18)  # nose - neck
     m = skeleton_mask(kps, H, W, OPENPOSE18)[0]
     assert m[50, 64 + 13] == 1 and m[50, 64 + 18] == 0
+
+
+def test_sigma_scales_with_the_canvas_so_a_blob_covers_the_same_part_of_the_body():
+    assert canvas_sigma(256, 128) == 5.0 and canvas_sigma(128, 64) == 2.5 and canvas_sigma(512, 256) == 10.0
+    small = pose_maps(only({0: (30, 60)}), 128, 64)[0]
+    # sigma 2.5 at 128x64: two pixels away exp(-4 / 12.5); with the fixed 5 it would be exp(-4 / 50)
+    assert small[60, 32] == pytest.approx(math.exp(-4 / 12.5), rel=1e-6)
+    large = pose_maps(only({0: (60, 120)}), 256, 128)[0]
+    assert large[120, 64] == pytest.approx(small[60, 32], rel=1e-6)  # 4 px at twice the size = 2 px
+
+
+def test_gauss_augmentation_scales_its_sigmas_with_the_canvas():
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(40):
+        m = augmented_pose_maps(only({0: (30, 60)}), 128, 64, "gauss", rng)[0]
+        seen.add(round(math.sqrt(-1 / (2 * math.log(float(m[61, 30])))), 3))
+    assert seen == {2.0, 2.5, 3.0}

@@ -11,6 +11,11 @@ delta image with `scipy.ndimage.gaussian_filter` (truncate 4 sigma, reflect bord
 by the maximum; that is the same function inside the 4-sigma window, except that reflection
 adds mirrored mass for joints closer than 4 sigma to a border and the original is exactly 0
 beyond the window (the closed form is <= exp(-8) there). benchmarks/pose_maps.py measures both.
+
+Sigma is the paper's 5 pixels on its 256x128 canvas and scales with the canvas like the mask
+(`canvas_sigma`): at 128x64 it is 2.5, so a heat-map covers the same part of the body at every
+size. With a fixed 5 at 128x64 the blobs are twice as wide relative to the body and the head,
+neck and shoulder joints merge into one blob. At 256x128 nothing changes.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ _JOINT_RADIUS = 10
 _HEAD_RADIUS = 20
 _THIN_LIMB = 20
 _THICK_LIMB = 30
+PAPER_SIGMA = 5.0  # heat-map sigma in pixels of the 256x128 canvas
 
 
 def canvas_pixels(keypoints: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,8 +68,16 @@ def keypoints_to_canvas(keypoints: np.ndarray, image_size: tuple[int, int], heig
     return snap_to_canvas(kps, height, width)
 
 
-def pose_maps(keypoints: np.ndarray, height: int, width: int, sigma: float = 5.0) -> np.ndarray:
-    """(K, height, width) float32 heat-maps exp(-d^2 / 2 sigma^2) centred on each joint's pixel."""
+def canvas_sigma(height: int, width: int) -> float:
+    """The heat-map sigma on a height x width canvas: the paper's 5 px at 256x128, scaled."""
+    return PAPER_SIGMA * mask_scale(height, width)
+
+
+def pose_maps(keypoints: np.ndarray, height: int, width: int, sigma: float | None = None) -> np.ndarray:
+    """(K, height, width) float32 heat-maps exp(-d^2 / 2 sigma^2) centred on each joint's pixel;
+    sigma None = `canvas_sigma(height, width)`."""
+    if sigma is None:
+        sigma = canvas_sigma(height, width)
     rows, cols, present = canvas_pixels(keypoints, height, width)
     scale = np.float32(-0.5 / (sigma * sigma))
     dy = np.arange(height, dtype=np.float32)[None, :] - rows[:, None].astype(np.float32)
@@ -81,17 +95,19 @@ def augmented_pose_maps(
     width: int,
     pose_aug: str,
     rng: random.Random,
-    sigma: float = 5.0,
+    sigma: float | None = None,
 ) -> np.ndarray:
     """Heat-maps with the `--pose-aug` augmentation of the original.
 
-    "no": as `pose_maps`; "gauss": sigma drawn once per image from {sigma-1, sigma, sigma+1}
-    ({4, 5, 6} by default); "erase": one channel, chosen uniformly, left all zero.
+    "no": as `pose_maps`; "gauss": sigma drawn once per image from {0.8, 1, 1.2} x sigma
+    ({4, 5, 6} at 256x128, the original's); "erase": one channel, chosen uniformly, left all zero.
     """
     if pose_aug not in POSE_AUGS:
         raise StreidError(f"unknown pose augmentation {pose_aug!r}; use one of {', '.join(POSE_AUGS)}")
+    if sigma is None:
+        sigma = canvas_sigma(height, width)
     if pose_aug == "gauss":
-        sigma = rng.choice((sigma - 1, sigma, sigma + 1))
+        sigma = rng.choice((0.8 * sigma, sigma, 1.2 * sigma))
     maps = pose_maps(keypoints, height, width, sigma)
     if pose_aug == "erase":
         maps[rng.randrange(len(maps))] = 0.0

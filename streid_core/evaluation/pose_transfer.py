@@ -106,7 +106,7 @@ class TestFrames:
         return self.pixels[indices].float().div_(255.0)
 
     def poses(self, indices: Sequence[int]) -> Tensor:
-        """(n, K, H, W) heat-maps (sigma 5, as in training) of the frames `indices`."""
+        """(n, K, H, W) heat-maps (the training's canvas-scaled sigma) of the frames `indices`."""
         height, width = self.size
         return torch.from_numpy(np.stack([pose_maps(self.keypoints[i], height, width) for i in indices]))
 

@@ -86,7 +86,7 @@ def keypoints_figure(stats: KeypointStats):
 
 
 def pose_inputs_figure(records: Sequence[Record], conv: KeypointConvention, height: int = 128, width: int = 64,
-                       sigma: float = 5.0, cell_inches: float = 1.0):
+                       sigma: float | None = None, cell_inches: float = 1.0):
     """For each record (columns): the image at the training size with its skeleton, the pose
     heat-maps G is conditioned on (channels summed), and the skeleton mask that up-weights the
     reconstruction loss, drawn over the image."""
