@@ -5,7 +5,12 @@ configuration, written as an executed-notebook report.
 2. notebook 01 explores it; 02 trains the baseline; 03 trains ST-ReIDNet with E started from
    the baseline's trunk (no ImageNet weights are ever downloaded); 04 renders a gallery of
    pose transfers with that generator; 05 evaluates both;
-3. `<out>/index.html` links the executed notebooks, their figures and `metrics.json`.
+3. the pose transfer of the ST-ReIDNet checkpoint is measured against the real frames
+   (`transfer_metrics.json`, `transfer_gallery.png`: read from the run's transfer cache, since
+   notebooks 03, 04 and 05 measured it with the same settings);
+4. `<out>/index.html` opens with the headline tables (colour histogram / baseline / ST-ReIDNet:
+   R1 and mAP; the pose-transfer metrics) and the transfer gallery (`demo_index`), then links the
+   executed notebooks, their figures and `metrics.json`.
 
 A second run reuses the dataset, the finished training runs (an interrupted one is resumed)
 and the feature cache, so it only re-executes the notebooks; `fresh=True` starts over.
@@ -21,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -41,6 +46,9 @@ class DemoPlan:
     streidnet: dict[str, Any]
     report: dict[str, Any]
     synth_workers: int = 2  # rendering processes (spawned: for a tiny set, 1 is faster)
+    # the pose-transfer measurement of notebooks 03, 04, 05 and index.html: one setting, so that
+    # the run's transfer cache answers all but the first
+    transfer: dict[str, Any] = field(default_factory=lambda: {"transfer_pairs": 64, "transfer_seed": 0})
 
 
 # ResNet-18 at 128x64, one torch thread per process (with one data-loading worker beside it):
@@ -106,12 +114,12 @@ def demo_parameters(plan: DemoPlan, data: Path, out: Path, device: str) -> tuple
     per_notebook = {
         "02_baseline_training": {**plan.baseline, "device": device, "reuse": True},
         "03_streidnet_training": {**plan.streidnet, "device": device, "reuse": True,
-                                  "init_encoder_from": str(out / "runs" / "baseline")},
+                                  "init_encoder_from": str(out / "runs" / "baseline"), **plan.transfer},
         # the explorer renders its headless gallery from the ST-ReIDNet run notebook 03 wrote
         "04_pose_transfer_explorer": {"data_root": str(data.parent), "dataset": data.name,
                                       "checkpoint": str(out / "runs" / "streidnet" / "checkpoint.pth.tar"),
-                                      "train_if_missing": False},
-        "05_evaluation_report": {**plan.report, "device": device},
+                                      "train_if_missing": False, **plan.transfer},
+        "05_evaluation_report": {**plan.report, "device": device, **plan.transfer},
     }
     return common, per_notebook
 
@@ -132,11 +140,24 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def transfer_summary_line(metrics: dict[str, Any]) -> str | None:
+    """ST-ReIDNet's pose transfer (G beside the two references) from a demo report's merged
+    metrics.json; None when it holds no measurement."""
+    scores = (metrics.get("transfer_metrics") or {}).get("scores") or {}
+    g, source, mean = (scores.get(k) for k in ("generator", "source", "mean"))
+    if not (g and source and mean):
+        return None
+    return (f"{'pose transfer':>16}: body L1 {g['body_l1']:.3f} (source unchanged {source['body_l1']:.3f}, mean image "
+            f"{mean['body_l1']:.3f}), pose acc. {g['pose_accuracy']:.2f}, identity acc. {g['identity_accuracy']:.2f} "
+            "(chance 0.50)")
+
+
 def run_demo(data: str | os.PathLike = "data/synthdance", out: str | os.PathLike = "reports/demo",
              fresh: bool = False, device: str = "auto", plan: DemoPlan = DEMO,
              log: Callable[[str], None] = print, stream: TextIO | None = None) -> Path:
     """Run the demo pipeline (see the module docstring); returns `<out>/index.html`. `log`
     receives the pipeline's progress lines, `stream` what the notebooks print (training logs)."""
+    from .demo_index import demo_headline, write_demo_transfer
     from .notebooks import run_notebooks
 
     start = time.perf_counter()
@@ -145,10 +166,22 @@ def run_demo(data: str | os.PathLike = "data/synthdance", out: str | os.PathLike
         start_over(out, data, log)
     ensure_demo_dataset(data, plan.synth, log, plan.synth_workers)
     common, per_notebook = demo_parameters(plan, data, out, device)
+
+    def headline(out_dir: Path) -> str:
+        measured = write_demo_transfer(out_dir, out_dir / "runs" / "streidnet" / "checkpoint.pth.tar", data,
+                                       pairs=plan.transfer["transfer_pairs"], seed=plan.transfer["transfer_seed"],
+                                       device=device)
+        log(f"pose transfer of the ST-ReIDNet checkpoint ({'from its transfer cache' if measured.cached else 'measured'}): "
+            "transfer_metrics.json, transfer_gallery.png")
+        return demo_headline(out_dir)
+
     index = run_notebooks(list(NOTEBOOKS), common, run_name=out.name, reports_root=out.parent,
-                          per_notebook=per_notebook, log=log, stream=stream)
+                          per_notebook=per_notebook, log=log, stream=stream, headline=headline)
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     for line in summary_lines(metrics):
         log(line)
+    transfer_line = transfer_summary_line(metrics)
+    if transfer_line:
+        log(transfer_line)
     log(f"demo finished in {time.perf_counter() - start:.0f} s")
     return index

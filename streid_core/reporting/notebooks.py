@@ -159,7 +159,9 @@ def merge_metrics(out_dir: Path) -> dict[str, Any]:
     return merged
 
 
-def write_index(out_dir: Path, results: list[NotebookResult], title: str) -> Path:
+def write_index(out_dir: Path, results: list[NotebookResult], title: str, headline: str = "") -> Path:
+    """index.html of a run: `headline` (HTML, e.g. the demo's tables) first, then the executed
+    notebooks, metrics.json and every figure."""
     figures = [p for p in report_files(out_dir, "*") if p.suffix.lower() in {".png", ".gif", ".mp4", ".svg"}]
     rows = "\n".join(
         f'<li><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a> '
@@ -174,9 +176,11 @@ def write_index(out_dir: Path, results: list[NotebookResult], title: str) -> Pat
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:.5em}}</style>
+<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:.5em}}
+table.headline{{border-collapse:collapse;margin:.5em 0 1em}} table.headline td,table.headline th{{border:1px solid #bbb;padding:.2em .6em}} table.headline td{{text-align:right}} caption{{caption-side:top;text-align:left;font-size:.9em;padding:.3em 0}}</style>
 </head><body>
 <h1>{html.escape(title)}</h1>
+{headline}
 <h2>Notebooks</h2><ol>
 {rows}
 </ol>
@@ -199,10 +203,13 @@ def run_notebooks(
     per_notebook: dict[str, dict[str, Any]] | None = None,
     log: Callable[[str], None] | None = None,
     stream: TextIO | None = None,
+    headline: Callable[[Path], str] | None = None,
 ) -> Path:
     """Execute notebooks (all when `names` is empty) and return the run's index.html.
     `per_notebook` adds parameters for single notebooks (by file stem); `log` receives one line
-    as each notebook starts and ends; `stream` what the cells print."""
+    as each notebook starts and ends; `stream` what the cells print. `headline(out_dir)`, called
+    after the notebooks and before the metrics are merged (so the files it writes are merged
+    and indexed), returns HTML that opens index.html."""
     paths = [resolve_notebook(n) for n in (names or available_notebooks())]
     check_parameters(paths, parameters or {}, per_notebook or {})
     run_name = run_name or time.strftime("run-%Y%m%d-%H%M%S")
@@ -215,5 +222,6 @@ def run_notebooks(
         results.append(execute(path, out_dir, params, stream))
         if log:
             log(f"{path.stem} done in {results[-1].seconds:.0f} s: {results[-1].html}")
+    top = headline(out_dir) if headline else ""
     merge_metrics(out_dir)
-    return write_index(out_dir, results, f"streid report: {run_name}")
+    return write_index(out_dir, results, f"streid report: {run_name}", top)
