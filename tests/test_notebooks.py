@@ -141,6 +141,15 @@ def test_smoke_demo_writes_every_notebook_figure_and_metric(demo_runs):
         assert all(0 <= probe[kind][k] <= 1 for kind in ("identity", "pose") for k in ("agreement", "chance"))
     # 05 evaluates the checkpoints notebooks 02 and 03 selected
     assert report["models"]["baseline"]["checkpoint"] == baseline["checkpoint"]
+    # the page opens with the headline tables and the transfer gallery; 03, 04, 05 and the page
+    # measured the same checkpoint with the same settings, so they agree
+    assert index.index('id="reid"') < index.index('id="transfer"') < index.index('src="transfer_gallery.png"') \
+        < index.index("<h2>Notebooks</h2>")
+    transfer = json.loads((out / "transfer_metrics.json").read_text())
+    assert transfer["checkpoint"] == str(out / "runs" / "streidnet" / "checkpoint.pth.tar")
+    for stem in ("03_metrics", "04_metrics", "05_metrics"):
+        assert metrics[stem]["pose_transfer"]["scores"] == transfer["scores"], stem
+        assert (out / f"{stem[:2]}_transfer_examples.png").is_file()
 
 
 @pytest.mark.slow
@@ -151,6 +160,7 @@ def test_second_demo_run_reuses_models_and_feature_cache(demo_runs):
     assert all(metrics["05_metrics"]["feature_cache_hits"].values())
     assert any(line.startswith("generating SynthDance") for line in first)
     assert any(line.startswith("using the dataset") for line in second)
+    assert any(line.startswith("pose transfer of the ST-ReIDNet checkpoint (from its transfer cache)") for line in second)
     # the same models, read back from the cache, give the same numbers
     headline = [line for line in second if re.match(r"\s*(baseline|ST-ReIDNet|colour)", line)]
     assert len(headline) == 3 and headline == summary_lines(metrics)

@@ -122,7 +122,7 @@ def demo_headline(out_dir: str | os.PathLike) -> str:
     parts += ["<h2>Pose transfer, measured against the real frame</h2>", transfer_table_html(_read(out_dir / TRANSFER_JSON)),
               f"<p>{html.escape(TRANSFER_NOTE)}</p>"]
     if (out_dir / TRANSFER_GALLERY).is_file():
-        parts.append(f'<figure><a href="{TRANSFER_GALLERY}"><img src="{TRANSFER_GALLERY}" alt="transfer gallery"></a>'
+        parts.append(f'<figure><a href="{TRANSFER_GALLERY}"><img src="{TRANSFER_GALLERY}" alt="transfer gallery" style="max-width:100%"></a>'
                      "<figcaption>Rows: test pairs. Columns: source s | real t | G(s, pose t) | G(s, pose u), the "
                      "dancer's farthest other pose | G(o, pose t), another dancer of the video.</figcaption></figure>")
     return "\n".join(parts)
