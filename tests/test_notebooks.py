@@ -160,7 +160,8 @@ def test_second_demo_run_reuses_models_and_feature_cache(demo_runs):
     assert all(metrics["05_metrics"]["feature_cache_hits"].values())
     assert any(line.startswith("generating SynthDance") for line in first)
     assert any(line.startswith("using the dataset") for line in second)
-    assert any(line.startswith("pose transfer of the ST-ReIDNet checkpoint (from its transfer cache)") for line in second)
+    assert any(line.startswith("pose transfer of the ST-ReIDNet checkpoint (from its transfer cache)")
+               for line in second)
     # the same models, read back from the cache, give the same numbers
     headline = [line for line in second if re.match(r"\s*(baseline|ST-ReIDNet|colour)", line)]
     assert len(headline) == 3 and headline == summary_lines(metrics)

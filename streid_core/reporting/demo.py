@@ -171,8 +171,8 @@ def run_demo(data: str | os.PathLike = "data/synthdance", out: str | os.PathLike
         measured = write_demo_transfer(out_dir, out_dir / "runs" / "streidnet" / "checkpoint.pth.tar", data,
                                        pairs=plan.transfer["transfer_pairs"], seed=plan.transfer["transfer_seed"],
                                        device=device)
-        log(f"pose transfer of the ST-ReIDNet checkpoint ({'from its transfer cache' if measured.cached else 'measured'}): "
-            "transfer_metrics.json, transfer_gallery.png")
+        how = "from its transfer cache" if measured.cached else "measured"
+        log(f"pose transfer of the ST-ReIDNet checkpoint ({how}): transfer_metrics.json, transfer_gallery.png")
         return demo_headline(out_dir)
 
     index = run_notebooks(list(NOTEBOOKS), common, run_name=out.name, reports_root=out.parent,

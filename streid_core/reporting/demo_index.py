@@ -97,7 +97,8 @@ def transfer_table_html(transfer: dict[str, Any] | None) -> str:
     height, width = transfer.get("image_size") or ("?", "?")
     caption = (f"Pose transfer of the demo's ST-ReIDNet checkpoint on {transfer.get('pairs', '?')} (source s, target "
                f"t) pairs of {transfer.get('dancers', '?')} test dancers of {transfer.get('dataset', '?')} "
-               f"({height}x{width}, seed {transfer.get('seed', '?')}), against the real frame t (from {TRANSFER_JSON}).")
+               f"({height}x{width}, seed {transfer.get('seed', '?')}), against the real frame t "
+               f"(from {TRANSFER_JSON}).")
     return (f'<table class="headline" id="transfer"><caption>{html.escape(caption)}</caption>\n'
             f"<tr><th>drawing</th>{head}</tr>\n" + "\n".join(lines) + "\n</table>")
 
@@ -119,10 +120,11 @@ def demo_headline(out_dir: str | os.PathLike) -> str:
     if missing:
         parts.append(f'<p class="missing">Not measured: {html.escape(", ".join(missing))} '
                      f"({REPORT_JSON} lacks them).</p>")
-    parts += ["<h2>Pose transfer, measured against the real frame</h2>", transfer_table_html(_read(out_dir / TRANSFER_JSON)),
-              f"<p>{html.escape(TRANSFER_NOTE)}</p>"]
+    parts += ["<h2>Pose transfer, measured against the real frame</h2>",
+              transfer_table_html(_read(out_dir / TRANSFER_JSON)), f"<p>{html.escape(TRANSFER_NOTE)}</p>"]
     if (out_dir / TRANSFER_GALLERY).is_file():
-        parts.append(f'<figure><a href="{TRANSFER_GALLERY}"><img src="{TRANSFER_GALLERY}" alt="transfer gallery" style="max-width:100%"></a>'
+        parts.append(f'<figure><a href="{TRANSFER_GALLERY}">'
+                     f'<img src="{TRANSFER_GALLERY}" alt="transfer gallery" style="max-width:100%"></a>'
                      "<figcaption>Rows: test pairs. Columns: source s | real t | G(s, pose t) | G(s, pose u), the "
                      "dancer's farthest other pose | G(o, pose t), another dancer of the video.</figcaption></figure>")
     return "\n".join(parts)

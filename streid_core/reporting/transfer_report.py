@@ -98,8 +98,8 @@ def _cache_entry(checkpoint: Path, dataset: "LoadedDataset", settings: dict[str,
     """(the slot's file, the stamp its content must carry)."""
     from ..evaluation.feature_cache import checkpoint_fingerprint
 
-    slot = {"version": CACHE_VERSION, "checkpoint": str(checkpoint.resolve()), "dataset": str(Path(dataset.root).resolve()),
-            "split": dataset.split, **settings}
+    slot = {"version": CACHE_VERSION, "checkpoint": str(checkpoint.resolve()),
+            "dataset": str(Path(dataset.root).resolve()), "split": dataset.split, **settings}
     name = hashlib.sha1(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:16]
     stamp = f"{checkpoint_fingerprint(checkpoint)}|{_images_stamp(dataset)}"
     return checkpoint.parent / CACHE_DIR / f"{name}.json", stamp
