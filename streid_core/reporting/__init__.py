@@ -2,6 +2,9 @@
 
 notebooks          `streid notebooks run`: papermill execution, HTML, merged metrics, index.html
 demo               `streid demo`: SynthDance -> baseline -> ST-ReIDNet -> evaluation, as a report
+demo_index         the top of the demo's index.html: headline R1/mAP and pose-transfer tables, the gallery
+transfer_report    pose transfer measured on a run's checkpoint (cached beside it), shown in notebooks
+                   03/04/05, and G's metrics as TensorBoard scalars
 training_runs      training with observers, reuse/resume of finished runs (notebooks 02, 03)
 default_runs       the smoke-size runs notebook 05 falls back on
 live_plot          loss/metric curves redrawn while training; generator panels per epoch
