@@ -117,22 +117,17 @@ def bench_baseline(args: argparse.Namespace, data: BenchData) -> list[Row]:
 
 
 class _PhaseTotals:
-    """Adds up StreidNetTask.timer's per-iteration phase seconds (an iteration observer)."""
+    """Adds up StreidNetTask.timer's per-iteration phase seconds (train_epoch's after_step)."""
 
-    def __init__(self) -> None:
+    def __init__(self, task) -> None:
+        self.task = task
         self.seconds: dict[str, float] = {}
         self.iterations = 0
 
-    def on_epoch_start(self, epoch: int) -> None:
-        self.seconds, self.iterations = {}, 0
-
-    def after_iteration(self, task, triplets: int, losses: dict[str, float]) -> None:
-        for phase, seconds in task.timer.seconds.items():
+    def __call__(self, iteration: int, losses: dict[str, float]) -> None:
+        for phase, seconds in self.task.timer.seconds.items():
             self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
         self.iterations += 1
-
-    def on_epoch_end(self, task, epoch: int) -> None:
-        pass
 
 
 def with_poses(data: BenchData, ids_per_video: int = 4, seed: int = 1) -> BenchData:
@@ -171,8 +166,7 @@ def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
             torch.manual_seed(0)
             task = StreidNetTask(config)
             task.timer.enabled = True
-            totals = _PhaseTotals()
-            task.observers.append(totals)
+            totals = _PhaseTotals(task)
             images = ReidImageDataset(data.records, data.labels, "streid_train", HEIGHT, WIDTH, keypoints="coco17",
                                       with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
             sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2)
@@ -183,7 +177,7 @@ def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
             train_epoch(task, loader, 1, RunContext(device), max_iters=1)  # warm-up
             task.on_epoch_start(2)
             loader.set_epoch(2)
-            stats = train_epoch(task, loader, 2, RunContext(device), max_iters=args.iterations)
+            stats = train_epoch(task, loader, 2, RunContext(device), max_iters=args.iterations, after_step=totals)
             phases = {"data (wait for the batch)": stats.data_seconds / stats.iterations}
             phases.update({k: v / totals.iterations for k, v in totals.seconds.items()})
             rows.append(Row("streidnet", arch, variant, stats.images // stats.iterations,

@@ -8,6 +8,12 @@ from torch.utils.tensorboard import SummaryWriter
 
 from streid_core.reporting.live_plot import MIN_PANEL_WIDTH, GeneratedImagesView, LiveTrainingPlot, moving_average
 from streid_core.reporting.tensorboard_logs import read_images, read_scalars
+from streid_core.training.hooks import TrainContext
+from streid_core.training.run_logging import RunLog
+
+
+def _ctx(run_dir, task=None) -> TrainContext:
+    return TrainContext(task, RunLog(run_dir, enabled=False), iterations=3)
 
 
 def test_moving_average_by_hand():
@@ -31,16 +37,17 @@ def test_scalars_read_back_sorted_with_the_last_value_of_a_repeated_step(tmp_pat
     assert read_scalars(tmp_path / "missing") == {}
 
 
-def test_live_plot_collects_losses_and_reads_metrics_from_the_logs(tmp_path):
-    plot = LiveTrainingPlot(tmp_path, losses=["loss"], refresh_every=2)
-    plot.on_epoch_start(1)
-    for value in (3.0, 2.0, 1.0):
-        plot.after_iteration(None, 4, {"loss": value, "precision": 0.5})
-    assert plot.losses == {"loss": [3.0, 2.0, 1.0]} and plot.redraws == 1  # after iteration 2
-    _log(tmp_path, [("test/mAP", 1, 0.3), ("test/R1", 1, 0.4)])  # a run that selects on the test set
-    plot.on_epoch_end(None, 1)
-    plot.on_epoch_start(2)
+def test_live_plot_collects_losses_and_metrics_from_the_loop_and_earlier_ones_from_the_logs(tmp_path):
+    _log(tmp_path, [("test/mAP", 1, 0.3), ("test/R1", 1, 0.4)])  # a resumed run that selects on the test set
+    plot, ctx = LiveTrainingPlot(tmp_path, losses=["loss"], refresh_every=2), _ctx(tmp_path)
+    plot.before_train(ctx)
     assert plot.split == "test" and plot.metrics["mAP"][1].tolist() == [pytest.approx(0.3)]
+    for iteration, value in enumerate((3.0, 2.0, 1.0), start=1):
+        plot.after_step(ctx, 2, iteration, {"loss": value, "precision": 0.5})
+    assert plot.losses == {"loss": [3.0, 2.0, 1.0]} and plot.redraws == 1  # after iteration 2
+    plot.after_epoch(ctx, 2, {"test/mAP": 0.5, "test/R1": 0.6, "test/R5": 0.7})
+    assert plot.redraws == 2 and set(plot.metrics) == {"mAP", "R1"}
+    assert plot.metrics["mAP"][0].tolist() == [1, 2] and plot.metrics["mAP"][1].tolist() == [pytest.approx(0.3), 0.5]
 
 
 def test_finish_redraws_the_whole_run_from_its_logs(tmp_path):
@@ -64,8 +71,9 @@ class _Task:
 def test_generated_panels_are_written_live_and_rebuilt_from_the_logs(tmp_path):
     tiles = {"ach": torch.rand(3, 64, 32), "ach_pose": torch.rand(1, 64, 32), "ach_fake1": torch.rand(3, 64, 32)}
     live = GeneratedImagesView(tmp_path / "live", prefix="gen", every=2)
-    live.on_epoch_end(_Task(tiles), 1)  # not a multiple of `every`
-    live.on_epoch_end(_Task(tiles), 2)
+    ctx = _ctx(tmp_path, _Task(tiles))
+    live.after_epoch(ctx, 1, {})  # not a multiple of `every`
+    live.after_epoch(ctx, 2, {})
     assert [p.name for p in live.written] == ["gen002.png"]
     width = Image.open(live.written[0]).size[0]
     assert width >= MIN_PANEL_WIDTH  # a 3 x 32 px panel is enlarged to be seen

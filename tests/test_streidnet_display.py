@@ -12,6 +12,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from streid_core.training.display import GRID_TAG, DisplayOptions, TrainingDisplay
+from streid_core.training.hooks import TrainContext
+from streid_core.training.run_logging import RunLog
 
 LABELS = ["ach", "ach_pose", "ach_mask", "ach_fake1", "ach_fake2", "pos", "pos_pose", "pos_mask", "pos_fake1", "pos_fake2"]
 H, W = 16, 8
@@ -45,13 +47,15 @@ def _grid_steps(run_dir) -> list[int]:
     return [e.step for e in events.Images(GRID_TAG)] if GRID_TAG in events.Tags()["images"] else []
 
 
-def _train(display: TrainingDisplay, panel: _Panel, epochs: int, iterations: int, triplets: int) -> None:
-    for epoch in range(1, epochs + 1):
-        display.on_epoch_start(epoch)
-        for _ in range(iterations):
-            display.after_iteration(panel, triplets, LOSSES)
-        display.on_epoch_end(panel, epoch)
-    display.close()
+def _train(display: TrainingDisplay, run_dir, panel: _Panel, epochs: int, iterations: int, first_epoch: int = 1) -> None:
+    """The loop's calls of the display's hooks, the run's log written to `run_dir`."""
+    log = RunLog(run_dir)
+    ctx = TrainContext(panel, log, iterations)
+    display.before_train(ctx)
+    for epoch in range(first_epoch, first_epoch + epochs):
+        for iteration in range(1, iterations + 1):
+            display.after_step(ctx, epoch, iteration, LOSSES)
+    log.close()
 
 
 def test_display_every_freq_samples_writes_tensorboard_html_and_pngs(tmp_path, no_visdom):
@@ -60,9 +64,9 @@ def test_display_every_freq_samples_writes_tensorboard_html_and_pngs(tmp_path, n
     # (every 20 samples, at a display) is written at 20 (end of epoch 1) and 40 (end of epoch 2).
     options = DisplayOptions(name="run", display_id=1, display_freq=10, update_html_freq=20, display_winsize=96)
     with pytest.warns(RuntimeWarning, match="visdom is not installed") as caught:
-        display = TrainingDisplay(tmp_path, options, samples_per_epoch=20)
+        display = TrainingDisplay(options, triplets_per_iteration=4)
         panel = _Panel()
-        _train(display, panel, epochs=2, iterations=5, triplets=4)
+        _train(display, tmp_path, panel, epochs=2, iterations=5)
     assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
     assert panel.calls == 4
     assert _grid_steps(tmp_path) == [12, 20, 32, 40]
@@ -87,17 +91,17 @@ def test_display_every_freq_samples_writes_tensorboard_html_and_pngs(tmp_path, n
 
 def test_no_html_keeps_tensorboard_only_and_display_id_0_shows_nothing(tmp_path, no_visdom):
     with pytest.warns(RuntimeWarning):
-        display = TrainingDisplay(tmp_path / "a", DisplayOptions(display_freq=4, update_html_freq=4, no_html=True), 8)
-    _train(display, _Panel(), epochs=1, iterations=2, triplets=4)
+        display = TrainingDisplay(DisplayOptions(display_freq=4, update_html_freq=4, no_html=True), 4)
+    _train(display, tmp_path / "a", _Panel(), epochs=1, iterations=2)
     assert _grid_steps(tmp_path / "a") == [4, 8]
     assert not (tmp_path / "a" / "web").exists()
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # display off: not even the visdom warning
-        display = TrainingDisplay(tmp_path / "b", DisplayOptions(display_id=0, display_freq=1), 8)
+        display = TrainingDisplay(DisplayOptions(display_id=0, display_freq=1), 4)
         panel = _Panel()
-        _train(display, panel, epochs=1, iterations=2, triplets=4)
-    assert panel.calls == 0 and not (tmp_path / "b").exists()
+        _train(display, tmp_path / "b", panel, epochs=1, iterations=2)
+    assert panel.calls == 0 and _grid_steps(tmp_path / "b") == [] and not (tmp_path / "b" / "web").exists()
 
 
 class _FakeVisdomClient:
@@ -123,8 +127,8 @@ def test_visdom_is_used_when_importable_and_a_server_answers(tmp_path, fake_visd
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             options = DisplayOptions(name="run", display_id=3, display_port=port, display_freq=4, single_pane_ncols=5)
-            display = TrainingDisplay(tmp_path, options, samples_per_epoch=8)
-    _train(display, _Panel(), epochs=1, iterations=2, triplets=4)
+            display = TrainingDisplay(options, triplets_per_iteration=4)
+    _train(display, tmp_path, _Panel(), epochs=1, iterations=2)
     calls = display.visdom.calls
     images = [c for c in calls if c[0] == "images"]
     assert len(images) == 2
@@ -142,8 +146,8 @@ def test_visdom_installed_but_no_server_warns_once(tmp_path, fake_visdom):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.warns(RuntimeWarning, match=f"no visdom server answers on 127.0.0.1:{port}") as caught:
-        display = TrainingDisplay(tmp_path, DisplayOptions(display_port=port, display_freq=4), 8)
-        _train(display, _Panel(), epochs=1, iterations=3, triplets=4)
+        display = TrainingDisplay(DisplayOptions(display_port=port, display_freq=4), 4)
+        _train(display, tmp_path, _Panel(), epochs=1, iterations=3)
     assert len(caught) == 1 and display.visdom is None
     assert _grid_steps(tmp_path) == [4, 8, 12]
 
@@ -151,12 +155,10 @@ def test_visdom_installed_but_no_server_warns_once(tmp_path, fake_visdom):
 def test_a_resumed_run_keeps_earlier_epochs_on_the_page(tmp_path, no_visdom):
     options = DisplayOptions(display_freq=4, update_html_freq=4)
     with pytest.warns(RuntimeWarning):
-        first = TrainingDisplay(tmp_path, options, 8)
-    _train(first, _Panel(), epochs=1, iterations=2, triplets=4)
+        first = TrainingDisplay(options, 4)
+    _train(first, tmp_path, _Panel(), epochs=1, iterations=2)
     with pytest.warns(RuntimeWarning):
-        resumed = TrainingDisplay(tmp_path, options, 8)
-    resumed.on_epoch_start(2)
-    resumed.after_iteration(_Panel(), 4, LOSSES)
-    resumed.close()
+        resumed = TrainingDisplay(options, 4)
+    _train(resumed, tmp_path, _Panel(), epochs=1, iterations=1, first_epoch=2)
     page = (tmp_path / "web" / "index.html").read_text(encoding="utf-8")
     assert "epoch [2]" in page and "epoch [1]" in page

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from _make_streid_batch import one_thread, tiny_batch, tiny_config
+from streid_core.training.hooks import TrainContext
+from streid_core.training.run_logging import RunLog
 from streid_core.training.streidnet import (
     NetworkSnapshots,
     ReleaseQuirks,
@@ -115,8 +117,9 @@ def test_resume_restores_networks_optimisers_and_schedules_exactly(tmp_path):
 
 def test_save_step_snapshots_every_n_epochs_and_load_back(tmp_path):
     task = StreidNetTask(tiny_config())
-    task.observers.append(NetworkSnapshots(tmp_path, save_step=2))
-    _lr_per_epoch(task, 3)
+    snapshots, ctx = NetworkSnapshots(save_step=2), TrainContext(task, RunLog(tmp_path, enabled=False), iterations=1)
+    for epoch in (1, 2, 3):
+        snapshots.after_epoch(ctx, epoch, {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2_net_Di.pth", "2_net_Dp.pth", "2_net_E.pth", "2_net_G.pth"]
     paths = {f"net{n}_pretrain": str(tmp_path / f"2_net_{n}.pth") for n in ("E", "G", "Di", "Dp")}
     loaded = StreidNetTask(tiny_config(stage=2, **paths))

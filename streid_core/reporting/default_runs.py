@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..training.config import BaselineConfig
-from .training_runs import TrainingRun, finished_run, run_baseline, run_streidnet
+from .training_runs import TrainingRun, finished_run, reuse_or_train
 
 RUN_FOLDERS = {"baseline": "baseline", "ST-ReIDNet": "streidnet"}
 
@@ -40,8 +40,12 @@ def report_runs(runs_dir: str | os.PathLike, data_dir: str | os.PathLike, datase
         run = finished_run(logs_dir)
         if run is None:
             if label == "baseline":
-                run = run_baseline(smoke_baseline_config(data_dir, dataset, logs_dir))
+                from ..training.baseline import train_baseline
+
+                run = reuse_or_train(train_baseline, smoke_baseline_config(data_dir, dataset, logs_dir))
             else:
-                run = run_streidnet(smoke_streidnet_config(data_dir, dataset, logs_dir))
+                from ..training.streidnet import train_streidnet
+
+                run = reuse_or_train(train_streidnet, smoke_streidnet_config(data_dir, dataset, logs_dir))
         runs[label] = run
     return runs

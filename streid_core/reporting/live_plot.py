@@ -1,11 +1,11 @@
 """Live training plots for notebooks: loss curves and evaluation metrics redrawn in place while
 a run trains, and the generator's image panels shown as training goes.
 
-Both are observers of the training loop (`training_runs.Observer`): pass them to
-`run_baseline(..., observers=[plot])` / `run_streidnet(...)`. Losses arrive with every
-iteration; evaluation metrics are read from the run's TensorBoard scalars at the start of each
-epoch (the loop evaluates and logs after the epoch's hooks have run) and by `finish()`, which
-redraws the whole run from its logs, so a reused run looks the same as a live one.
+Both are hooks of the training loop (training/hooks.py): pass them to
+`train_baseline(config, hooks=[plot])` / `train_streidnet(...)` (or `reuse_or_train`). Losses
+arrive with every iteration, evaluation metrics with every evaluated epoch (those of earlier
+sessions of a resumed run are read from its TensorBoard scalars); `finish()` redraws the whole
+run from its logs, so a reused run looks the same as a live one.
 
 Outside IPython (scripts, tests) nothing is displayed; the figures are still built and saved.
 """
@@ -15,10 +15,9 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
+from ..training.hooks import TrainContext, TrainingHook
 from .notebook_output import figure_png, in_notebook
 from .tensorboard_logs import read_images, read_scalars
 
@@ -54,7 +53,7 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     return (cumulative[idx] - cumulative[start]) / (idx - start)
 
 
-class LiveTrainingPlot:
+class LiveTrainingPlot(TrainingHook):
     """Losses per iteration (raw, faint, and a moving average) and evaluation metrics per epoch.
 
     logs_dir: the run's folder (its TensorBoard scalars hold the evaluation results).
@@ -78,14 +77,12 @@ class LiveTrainingPlot:
         self.redraws = 0
         self._output = InPlaceImage()
 
-    # ------------------------------------------------ observer hooks
+    # ------------------------------------------------ hooks
 
-    def on_epoch_start(self, epoch: int) -> None:
-        if epoch > 1:
-            self.refresh_metrics()
-            self.redraw()
+    def before_train(self, ctx: TrainContext) -> None:
+        self.refresh_metrics()
 
-    def after_iteration(self, task: Any, samples: int, losses: dict[str, float]) -> None:
+    def after_step(self, ctx: TrainContext, epoch: int, iteration: int, losses: dict[str, float]) -> None:
         self.steps.append(len(self.steps) + 1)
         for name, value in losses.items():
             if self._wanted(name):
@@ -93,7 +90,13 @@ class LiveTrainingPlot:
         if len(self.steps) % self.refresh_every == 0:
             self.redraw()
 
-    def on_epoch_end(self, task: Any, epoch: int) -> None:
+    def after_epoch(self, ctx: TrainContext, epoch: int, metrics: dict[str, float]) -> None:
+        split, found = self._evaluation(metrics)
+        if found:
+            self.split = split
+        for name, value in found.items():
+            epochs, values = self.metrics.get(name, (np.empty(0), np.empty(0)))
+            self.metrics[name] = (np.append(epochs, epoch), np.append(values, value))
         self.redraw()
 
     # ------------------------------------------------ data
@@ -101,14 +104,20 @@ class LiveTrainingPlot:
     def _wanted(self, name: str) -> bool:
         return name in self.loss_names if self.loss_names is not None else name != "precision"
 
-    def refresh_metrics(self) -> None:
-        """Evaluation metrics logged so far (validation, or test when the run selects on test)."""
-        scalars = read_scalars(self.logs_dir)
+    def _evaluation(self, logged: dict) -> tuple[str, dict]:
+        """The split evaluated (validation, or test when the run selects on test) and the wanted
+        metrics of `logged` (keyed by TensorBoard tag) on it."""
         for split in EVAL_SPLITS:
-            found = {m: scalars[f"{split}/{m}"] for m in self.metric_names if f"{split}/{m}" in scalars}
+            found = {m: logged[f"{split}/{m}"] for m in self.metric_names if f"{split}/{m}" in logged}
             if found:
-                self.metrics, self.split = found, split
-                return
+                return split, found
+        return "", {}
+
+    def refresh_metrics(self) -> None:
+        """Evaluation metrics logged so far."""
+        split, found = self._evaluation(read_scalars(self.logs_dir))
+        if found:
+            self.metrics, self.split = found, split
 
     def load_logs(self) -> None:
         """Replace what was seen live by the run's complete logs (all sessions of a resumed run)."""
@@ -175,7 +184,7 @@ class LiveTrainingPlot:
         return fig
 
 
-class GeneratedImagesView:
+class GeneratedImagesView(TrainingHook):
     """ST-ReIDNet's image panel (anchor, pose, mask, G(p, e), G(p, e+); the same for the
     positive) at the end of every `every`-th epoch: shown as a new notebook output and written
     as `<prefix><epoch:03d>.png` into `save_dir`."""
@@ -186,16 +195,10 @@ class GeneratedImagesView:
         self.every = max(1, every)
         self.written: list[Path] = []
 
-    def on_epoch_start(self, epoch: int) -> None:
-        pass
-
-    def after_iteration(self, task: Any, samples: int, losses: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, task: Any, epoch: int) -> None:
+    def after_epoch(self, ctx: TrainContext, epoch: int, metrics: dict[str, float]) -> None:
         if epoch % self.every:
             return
-        visuals = task.visuals()
+        visuals = ctx.task.visuals()
         if visuals:
             from ..training.display import visuals_grid
 

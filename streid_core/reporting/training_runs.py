@@ -1,49 +1,36 @@
-"""Training runs as notebooks and the demo use them: with observers (live plots, image grids)
-attached to the shared training loop, and reused when the same run already exists.
+"""Training runs as notebooks and the demo use them: trained with hooks (live plots, image
+grids), and reused when the same run already exists.
 
-    run = run_baseline(config, observers=[plot])     # trains, or reuses config.logs_dir
+    run = reuse_or_train(train_baseline, config, hooks=[plot])   # trains, or reuses its folder
     run.best_checkpoint, run.test, run.history, run.reused
 
 A run folder is reused when its results.json exists and its config.json records the same
 settings (paths, worker counts and the device aside); an interrupted run (a checkpoint but no
 results.json) is resumed; different settings are a StreidError asking to start over
 (`reuse=False`, which clears the folder first — only if it is a streid run folder).
-
-`run_baseline` and `run_streidnet` assemble the run from the trainers' public pieces, as
-`train_baseline` / `train_streidnet` do, because those take no observers.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from ..errors import StreidError
 from ..training.checkpoint import CHECKPOINT_NAME
-from ..training.config import BaselineConfig
 from ..training.engine import RESULTS_NAME
+from ..training.hooks import TrainingHook
 from ..training.run_logging import CONFIG_NAME
 
 # Settings that do not change what a run computes (or are filled in from the data and machine).
 _IGNORED = {"resume", "logs_dir", "checkpoints", "name", "workers", "print_freq", "display", "device", "dataroot",
             "data_dir", "progress"}
 _IGNORED_MODEL = {"device", "num_classes", "keypoints"}
-
-
-class Observer(Protocol):
-    """What the loop tells observers (the protocol of `StreidNetTask.observers`)."""
-
-    def on_epoch_start(self, epoch: int) -> None: ...
-
-    def after_iteration(self, task: Any, samples: int, losses: dict[str, float]) -> None: ...
-
-    def on_epoch_end(self, task: Any, epoch: int) -> None: ...
 
 
 @dataclass
@@ -70,56 +57,6 @@ class TrainingRun:
     @property
     def history(self) -> list[dict[str, Any]]:
         return self.results["history"]
-
-
-class ObservedTask:
-    """A TrainingTask that forwards everything to `task` and tells `observers` about every
-    iteration and epoch, for tasks without an observer list of their own (the baseline).
-    `images_per_sample`: 3 for triplet batches, 2 for Siamese pairs."""
-
-    def __init__(self, task: Any, observers: Sequence[Observer], images_per_sample: int = 3) -> None:
-        self.task = task
-        self.observers = list(observers)
-        self.images_per_sample = images_per_sample
-
-    @property
-    def encoder(self) -> torch.nn.Module:
-        return self.task.encoder
-
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        losses = self.task.train_step(batch)
-        for observer in self.observers:
-            observer.after_iteration(self.task, len(batch["image"]) // self.images_per_sample, losses)
-        return losses
-
-    def on_epoch_start(self, epoch: int) -> None:
-        self.task.on_epoch_start(epoch)
-        for observer in self.observers:
-            observer.on_epoch_start(epoch)
-
-    def on_epoch_end(self, epoch: int) -> None:
-        self.task.on_epoch_end(epoch)
-        for observer in self.observers:
-            observer.on_epoch_end(self.task, epoch)
-
-    def learning_rates(self) -> dict[str, float]:
-        return self.task.learning_rates()
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.task.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.task.load_state_dict(state)
-
-    def visuals(self) -> dict[str, torch.Tensor] | None:
-        return self.task.visuals()
-
-
-def observe(task: Any, observers: Sequence[Observer], images_per_sample: int = 3) -> ObservedTask:
-    """`task` wrapped in an ObservedTask whose class carries the task's name, so that the run's
-    log still says which task trains ("training BaselineTask ...")."""
-    named = type(type(task).__name__, (ObservedTask,), {"__doc__": ObservedTask.__doc__})
-    return named(task, observers, images_per_sample)
 
 
 # ------------------------------------------------------------------ reuse
@@ -173,7 +110,19 @@ def prepare_run_dir(logs_dir: Path, run_config: dict[str, Any], reuse: bool) -> 
     return None, str(last)
 
 
-# ------------------------------------------------------------------ the two trainers
+def reuse_or_train(train: Callable[..., Any], config: Any, hooks: Sequence[TrainingHook] = (),
+                   reuse: bool = True) -> TrainingRun:
+    """`train(config, hooks=hooks)` (`train_baseline` or `train_streidnet`), or reuse / resume
+    the run folder of `config` (see the module doc)."""
+    logs_dir = Path(config.loop_config().logs_dir)
+    reused, resume = prepare_run_dir(logs_dir, asdict(config), reuse)
+    if reused is not None:
+        return TrainingRun(logs_dir, reused, reused=True)
+    train(replace(config, resume=resume), hooks=hooks)
+    return replace(finished_run(logs_dir), reused=False)
+
+
+# ------------------------------------------------------------------ checkpoints of runs
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -202,47 +151,3 @@ def encoder_trunk_weights(checkpoint: str | os.PathLike, out: str | os.PathLike)
         torch.save(trunk, handle)
     return Path(out)
 
-
-def run_baseline(config: BaselineConfig, observers: Sequence[Observer] = (), reuse: bool = True) -> TrainingRun:
-    """Train the baseline as `streid baseline` would (no progress bars), telling `observers`
-    about each iteration and epoch; or reuse / resume `config.logs_dir` (see the module doc)."""
-    from ..training.baseline import BaselineTask, baseline_data
-    from ..training.engine import fit, start_run
-
-    logs_dir = Path(config.logs_dir)
-    reused, resume = prepare_run_dir(logs_dir, asdict(config), reuse)
-    if reused is not None:
-        return TrainingRun(logs_dir, reused, reused=True)
-    config = replace(config, resume=resume)
-    config.validate()
-    loop = replace(config.loop_config(), progress=False)
-    run = start_run(loop)
-    train, evaluation, num_classes = baseline_data(config, run)
-    encoder_config = config.encoder_config(num_classes)
-    task = BaselineTask(encoder_config.build(pretrained=config.pretrained), config, run)
-    observed = observe(task, observers, images_per_sample=2 if config.emb_type == "Siamese" else 3)
-    fit(observed, train, evaluation, loop, run, encoder_config, asdict(config))
-    return TrainingRun(logs_dir, json.loads((logs_dir / RESULTS_NAME).read_text(encoding="utf-8")), reused=False)
-
-
-def run_streidnet(config: Any, observers: Sequence[Observer] = (), reuse: bool = True) -> TrainingRun:
-    """Train ST-ReIDNet (a `StreidNetRunConfig`) as `streid train` would, without its display
-    and network snapshots, telling `observers` about each iteration and epoch; or reuse /
-    resume its run folder (see the module doc)."""
-    from ..training.engine import fit, start_run
-    from ..training.streidnet import StreidNetTask, encoder_config, streidnet_data
-
-    logs_dir = config.run_dir
-    reused, resume = prepare_run_dir(logs_dir, asdict(config), reuse)
-    if reused is not None:
-        return TrainingRun(logs_dir, reused, reused=True)
-    config = replace(config, resume=resume, display=None)
-    config.validate()
-    loop = replace(config.loop_config(), progress=False)
-    run = start_run(loop)
-    train, evaluation, dataset = streidnet_data(config)
-    model = replace(config.model, num_classes=dataset.num_classes, keypoints=dataset.keypoints, device=str(run.device))
-    task = StreidNetTask(model)
-    task.observers.extend(observers)
-    fit(task, train, evaluation, loop, run, encoder_config(model), asdict(replace(config, model=model)))
-    return TrainingRun(logs_dir, json.loads((logs_dir / RESULTS_NAME).read_text(encoding="utf-8")), reused=False)

@@ -18,6 +18,7 @@ Differences from the release, all deliberate:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from ..models.reid import ReIDEncoder
 from .config import BaselineConfig
 from .distributed import all_gather, convert_sync_batchnorm, gather_with_grad, wrap_ddp
 from .engine import EvalData, FitResult, RunContext, check_resume, evaluate_split, fit, start_run
+from .hooks import TrainingHook
 from .loader import TrainData
 from .pair_sampler import PairBatchSampler
 from .precision import autocast, grad_scaler
@@ -175,8 +177,9 @@ def baseline_data(config: BaselineConfig, run: RunContext) -> tuple[TrainData, E
     return TrainData(images, batches), evaluation, dataset.num_classes
 
 
-def train_baseline(config: BaselineConfig) -> FitResult:
-    """Everything `streid baseline` does when training: seed, data, encoder, task, fit."""
+def train_baseline(config: BaselineConfig, hooks: Sequence[TrainingHook] = ()) -> FitResult:
+    """Everything `streid baseline` does when training: seed, data, encoder, task, fit (which
+    also calls `hooks`)."""
     config.validate()
     loop = config.loop_config()
     if loop.resume:  # refuse a resume that cannot continue this run before any work
@@ -186,7 +189,7 @@ def train_baseline(config: BaselineConfig) -> FitResult:
     encoder_config = config.encoder_config(num_classes)
     encoder = encoder_config.build(pretrained=config.pretrained)
     task = BaselineTask(encoder, config, run)
-    return fit(task, train, evaluation, loop, run, encoder_config, asdict(config))
+    return fit(task, train, evaluation, loop, run, encoder_config, asdict(config), hooks=hooks)
 
 
 def evaluate_baseline(config: BaselineConfig) -> dict[str, float]:

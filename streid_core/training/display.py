@@ -2,8 +2,8 @@
 
 Every --display-freq samples (triplets, as the original counts them) while --display-id > 0:
 - the 2x5 panel of the last batch (anchor, its pose, its mask, its self-reconstruction, the
-  identity swap; the same for the positive) goes to TensorBoard (`<run>/tensorboard`, tag
-  display/visuals) and, unless --no_html, to `<run>/web/index.html` with PNGs under
+  identity swap; the same for the positive) goes to the run's TensorBoard (tag display/visuals)
+  and, unless --no_html, to `<run>/web/index.html` with PNGs under
   `web/images/epochNNN_<label>.png` (newest epoch first, as the original's page);
 - the loss history of every term is plotted (visdom window --display-id and, with the HTML
   page, `web/images/losses.png`; TensorBoard has every iteration's losses from the loop).
@@ -18,16 +18,16 @@ import socket
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..atomic import atomic_file
+from .hooks import TrainContext, TrainingHook
 
 WEB_DIR = "web"
 IMAGES_DIR = "images"
-TENSORBOARD_DIR = "tensorboard"
 GRID_TAG = "display/visuals"
 LOSS_PLOT = "losses.png"
 DEFAULT_COLUMNS = 5  # the original's README setting: 2 rows of 5
@@ -45,10 +45,6 @@ class DisplayOptions:
     single_pane_ncols: int = 0
     update_html_freq: int = 100
     no_html: bool = False
-
-
-class ShowsVisuals(Protocol):
-    def visuals(self) -> dict[str, torch.Tensor] | None: ...
 
 
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
@@ -112,26 +108,19 @@ class LossHistory:
                 series.append(float("nan"))
 
 
-class TrainingDisplay:
-    """Shows ST-ReIDNet's visuals and losses while it trains (see the module docstring).
+class TrainingDisplay(TrainingHook):
+    """Shows ST-ReIDNet's visuals and losses while it trains (see the module docstring), in the
+    run's folder. triplets_per_iteration: the batch size, which --display-freq counts in."""
 
-    Hooked into `StreidNetTask.observers`; only the main process should create one.
-    samples_per_epoch: triplets per epoch, for the x axis of the loss curves.
-    """
-
-    def __init__(self, run_dir: str | Path, options: DisplayOptions, samples_per_epoch: int) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, options: DisplayOptions, triplets_per_iteration: int) -> None:
         self.options = options
         self.enabled = options.display_id > 0
-        self.samples_per_epoch = max(1, samples_per_epoch)
+        self.triplets_per_iteration = triplets_per_iteration
         self.samples = 0
-        self.epoch = 1
-        self.epoch_samples = 0
         self.history = LossHistory()
-        self.html_epochs = self._epochs_on_disk()  # a resumed run keeps the earlier epochs on its page
+        self.html_epochs: list[int] = []
         self.html_bucket = 0
         self.labels: list[str] = []
-        self._writer = None
         self.visdom = None
         if self.enabled:
             self.visdom, reason = connect_visdom(options.display_port)
@@ -143,60 +132,41 @@ class TrainingDisplay:
         warnings.warn(f"--display-id {self.options.display_id}: {reason}; training visuals go to {where} only",
                       RuntimeWarning, stacklevel=3)
 
-    @property
-    def web_dir(self) -> Path:
-        return self.run_dir / WEB_DIR
+    # -------------------------------------------------------- hooks
 
-    def _epochs_on_disk(self) -> list[int]:
-        found = {int(m.group(1)) for p in (self.web_dir / IMAGES_DIR).glob("epoch*_*.png")
-                 if (m := re.match(r"epoch(\d+)_", p.name))}
-        return sorted(found)
+    def before_train(self, ctx: TrainContext) -> None:
+        self.web_dir = ctx.logs_dir / WEB_DIR
+        # a resumed run keeps the earlier epochs on its page
+        self.html_epochs = sorted({int(m.group(1)) for p in (self.web_dir / IMAGES_DIR).glob("epoch*_*.png")
+                                   if (m := re.match(r"epoch(\d+)_", p.name))})
 
-    # -------------------------------------------------------- observer hooks
-
-    def on_epoch_start(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.epoch_samples = 0
-
-    def after_iteration(self, task: ShowsVisuals, triplets: int, losses: dict[str, float]) -> None:
+    def after_step(self, ctx: TrainContext, epoch: int, iteration: int, losses: dict[str, float]) -> None:
         if not self.enabled:
             return
         before = self.samples
-        self.samples += triplets
-        self.epoch_samples += triplets
+        self.samples += self.triplets_per_iteration
         if self.samples // self.options.display_freq == before // self.options.display_freq:
             return
         bucket = self.samples // self.options.update_html_freq
         save_html = bucket > self.html_bucket
         self.html_bucket = max(bucket, self.html_bucket)
-        self.show(task.visuals(), losses, save_html)
-
-    def on_epoch_end(self, task: ShowsVisuals, epoch: int) -> None:
-        if self._writer is not None:
-            self._writer.flush()
+        self.show(ctx, epoch, iteration, losses, save_html)
 
     # -------------------------------------------------------- output
 
-    def show(self, visuals: dict[str, torch.Tensor] | None, losses: dict[str, float], save_html: bool) -> None:
+    def show(self, ctx: TrainContext, epoch: int, iteration: int, losses: dict[str, float], save_html: bool) -> None:
         """One display event: grid to TensorBoard (and visdom), losses recorded and plotted,
         PNGs and the HTML page rewritten when `save_html` (and HTML is on)."""
-        x = self.epoch - 1 + min(1.0, self.epoch_samples / self.samples_per_epoch)
-        self.history.add(x, {k: v for k, v in losses.items() if k != "loss"})
+        visuals = ctx.task.visuals()
+        self.history.add(epoch - 1 + iteration / ctx.iterations, {k: v for k, v in losses.items() if k != "loss"})
         columns = self.options.single_pane_ncols or DEFAULT_COLUMNS
         if visuals:
             self.labels = list(visuals)
-            self._tensorboard().add_image(GRID_TAG, visuals_grid(visuals, columns), self.samples)
+            ctx.log.image(GRID_TAG, visuals_grid(visuals, columns), self.samples)
         if self.visdom is not None:
             self._send_visdom(visuals or {})
         if save_html and not self.options.no_html and visuals:
-            self._write_html(visuals)
-
-    def _tensorboard(self):
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR), filename_suffix=".display")
-        return self._writer
+            self._write_html(visuals, epoch)
 
     def _send_visdom(self, visuals: dict[str, torch.Tensor]) -> None:
         opts, vis = self.options, self.visdom
@@ -220,12 +190,12 @@ class TrainingDisplay:
             self.visdom = None
             self._warn(f"visdom stopped answering ({type(exc).__name__})")
 
-    def _write_html(self, visuals: dict[str, torch.Tensor]) -> None:
+    def _write_html(self, visuals: dict[str, torch.Tensor], epoch: int) -> None:
         images = self.web_dir / IMAGES_DIR
         for label, image in visuals.items():
-            save_png(image, images / f"epoch{self.epoch:03d}_{label}.png")
-        if self.epoch not in self.html_epochs:
-            self.html_epochs.append(self.epoch)
+            save_png(image, images / f"epoch{epoch:03d}_{label}.png")
+        if epoch not in self.html_epochs:
+            self.html_epochs.append(epoch)
         self._plot_losses(images / LOSS_PLOT)
         with atomic_file(self.web_dir / "index.html", "w", encoding="utf-8") as handle:
             handle.write(self._html())
@@ -272,8 +242,3 @@ class TrainingDisplay:
             parts.append("</table>")
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None

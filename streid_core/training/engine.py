@@ -10,13 +10,14 @@ The loop owns, for every task:
 - checkpoints after every epoch (full state, atomic) and of the best model; exact resume;
 - the NaN guard: a non-finite loss stops the run with one line, the last good checkpoint
   untouched;
-- progress bars, log.txt, TensorBoard, config.json; only the main process writes.
+- progress bars, log.txt, TensorBoard, config.json; only the main process writes;
+- hooks (hooks.py): code that follows the run (snapshots, live displays, notebook plots).
 
 Typical use (the CLI does this):
 
     run = start_run(loop)                   # seed, device, torchrun process group
     ... build dataset, encoder (on run.device), task, TrainData, EvalData ...
-    result = fit(task, train, evaluation, loop, run, encoder_config, run_config)
+    result = fit(task, train, evaluation, loop, run, encoder_config, run_config, hooks=[...])
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import dataclasses
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from ..models.loading import FORMAT, VERSION, EncoderConfig, load_checkpoint, lo
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng_state, restore_rng_state, save_checkpoint
 from .config import LoopConfig
 from .distributed import DistContext, barrier, init_distributed, mean_over_ranks
+from .hooks import TrainContext, TrainingHook
 from .loader import EpochLoader, TrainData, probe_batch
 from ..numerics import check_bf16
 from .precision import amp_dtype, check_amp
@@ -126,8 +129,10 @@ def _first_non_finite(losses: dict[str, float]) -> str | None:
 
 def train_epoch(task: TrainingTask, loader: EpochLoader, epoch: int, run: RunContext, *,
                 max_iters: int | None = None, log: RunLog | None = None, print_freq: int = 50,
-                progress: bool = False, total_epochs: int | None = None, step_offset: int = 0) -> EpochStats:
-    """One epoch of `task` over `loader` (epoch already set). Raises NonFiniteLoss."""
+                progress: bool = False, total_epochs: int | None = None, step_offset: int = 0,
+                after_step: Callable[[int, dict[str, float]], None] | None = None) -> EpochStats:
+    """One epoch of `task` over `loader` (epoch already set), calling `after_step(iteration,
+    losses)` after each finite step. Raises NonFiniteLoss."""
     from tqdm import tqdm
 
     total = len(loader) if max_iters is None else min(len(loader), max_iters)
@@ -154,6 +159,8 @@ def train_epoch(task: TrainingTask, loader: EpochLoader, epoch: int, run: RunCon
                 sums[key] = sums.get(key, 0.0) + value
             if log is not None:
                 log.scalars("train", losses, step_offset + i)
+            if after_step is not None:
+                after_step(i, losses)
             elapsed = time.perf_counter() - start
             bar.set_postfix(loss=f"{losses.get('loss', float('nan')):.3f}", img_s=f"{images / elapsed:.1f}",
                             data=f"{100 * data_seconds / elapsed:.0f}%", refresh=False)
@@ -304,11 +311,12 @@ def _remove_stale_temporaries(logs_dir: Path) -> None:
 
 
 def fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopConfig, run: RunContext,
-        encoder_config: EncoderConfig, run_config: dict[str, Any]) -> FitResult:
+        encoder_config: EncoderConfig, run_config: dict[str, Any], hooks: Sequence[TrainingHook] = ()) -> FitResult:
     """Train `task` for `loop.epochs` epochs (continuing `loop.resume` if set), evaluate, select,
     checkpoint, and finally evaluate the selected model on the test set.
 
     run_config: the full configuration (JSON types) for config.json and the checkpoints.
+    hooks: called at each point of the run's lifecycle (hooks.py), in this order.
     Raises StreidError on a non-finite loss (one line naming epoch, iteration, loss, the last
     good checkpoint and a hint), after which the checkpoints on disk are those of the last
     good epoch.
@@ -322,16 +330,17 @@ def fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopCo
         if last_path.exists() and not loop.resume:
             raise StreidError(f"{logs_dir} already holds a run ({CHECKPOINT_NAME}); continue it with "
                               f"--resume {last_path}, or choose another --logs-dir")
+    hooks = [h for h in hooks if main or not h.main_process_only]
     log = RunLog(logs_dir, enabled=main)
     try:
-        return _fit(task, train, evaluation, loop, run, encoder_config, run_config, log, last_path, best_path)
+        return _fit(task, train, evaluation, loop, run, encoder_config, run_config, log, last_path, best_path, hooks)
     finally:
         log.close()
 
 
 def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopConfig, run: RunContext,
          encoder_config: EncoderConfig, run_config: dict[str, Any], log: RunLog, last_path: Path,
-         best_path: Path) -> FitResult:
+         best_path: Path, hooks: list[TrainingHook]) -> FitResult:
     main = run.dist.is_main
     state = None
     if loop.resume:  # every check before config.json is rewritten: a refused resume changes nothing
@@ -358,15 +367,25 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
     iters = len(loader) if loop.max_iters_per_epoch is None else min(len(loader), loop.max_iters_per_epoch)
     log.line(f"training {type(task).__name__} for epochs {last_good + 1}..{loop.epochs}, {iters} iterations per "
              f"epoch, on {run.device} x {run.dist.world_size} process(es), amp {loop.amp}")
+    ctx = TrainContext(task, log, iters, main)
+    for hook in hooks:
+        hook.before_train(ctx)
 
     for epoch in range(last_good + 1, loop.epochs + 1):
         loader.set_epoch(epoch)
         task.on_epoch_start(epoch)
+        for hook in hooks:
+            hook.before_epoch(ctx, epoch)
         lrs = task.learning_rates()
+
+        def after_step(iteration: int, losses: dict[str, float], epoch: int = epoch) -> None:
+            for hook in hooks:
+                hook.after_step(ctx, epoch, iteration, losses)
+
         try:
             stats = train_epoch(task, loader, epoch, run, max_iters=loop.max_iters_per_epoch, log=log,
                                 print_freq=loop.print_freq, progress=loop.progress and main,
-                                total_epochs=loop.epochs, step_offset=(epoch - 1) * iters)
+                                total_epochs=loop.epochs, step_offset=(epoch - 1) * iters, after_step=after_step)
         except NonFiniteLoss as exc:
             where = f"{last_path} (epoch {last_good})" if last_good else "none (it diverged in the first epoch)"
             rates = ", ".join(f"{k} {v:.3g}" for k, v in lrs.items())
@@ -387,6 +406,7 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
                  f"{stats.images_per_second:.1f} img/s, data wait {100 * stats.data_fraction:.0f}%")
 
         improved = False
+        evaluated: dict[str, float] = {}  # as TensorBoard tags, for the hooks
         if main and (epoch % loop.eval_step == 0 or epoch == loop.epochs):
             split = "val" if selection.mode == "val" else "test"
             metrics = evaluate_split(task.encoder, evaluation, split, loop, run.device)
@@ -397,6 +417,9 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
             note = " (monitoring only)" if selection.mode == "last" else (
                 f", best {100 * selection.best_score:.1f} at epoch {selection.best_epoch}" + (" *" if improved else ""))
             log.line(f"epoch {epoch} {split}: {_format(metrics)}{note}")
+            evaluated = {f"{split}/{k}": v for k, v in metrics.items()}
+        for hook in hooks:  # before the checkpoint: an epoch whose hook failed is redone on resume
+            hook.after_epoch(ctx, epoch, evaluated)
         if main:
             state = _checkpoint_state(task, epoch, encoder_config, selection, history, run_config)
             # model_best.pth.tar always holds the selected model (with "last", the latest epoch's).
@@ -408,7 +431,10 @@ def _fit(task: TrainingTask, train: TrainData, evaluation: EvalData, loop: LoopC
         last_good = epoch
         barrier(run.dist)
 
-    return _final_test(loop, run, evaluation, selection, history, log, last_path, best_path)
+    result = _final_test(loop, run, evaluation, selection, history, log, last_path, best_path)
+    for hook in hooks:
+        hook.after_train(ctx, result)
+    return result
 
 
 def _guard_bf16(task: TrainingTask, train: TrainData, loop: LoopConfig, run: RunContext, log: RunLog) -> LoopConfig:

@@ -27,10 +27,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +64,7 @@ from .checkpoint import load_checkpoint
 from .config import EncoderConfig, LoopConfig, check_rate
 from .display import DisplayOptions, TrainingDisplay
 from .engine import EvalData, FitResult, check_resume, evaluate_split, fit, start_run
+from .hooks import TrainContext, TrainingHook
 from .loader import TrainData
 from .precision import autocast, check_amp, grad_scaler
 
@@ -357,27 +358,20 @@ def build_generator(cfg: StreidNetConfig, reid_feature_size: int) -> PoseGenerat
         connect_layers=cfg.connect_layers, norm=cfg.norm, dropout=cfg.drop, ngf=cfg.ngf)
 
 
-class NetworkSnapshots:
+class NetworkSnapshots(TrainingHook):
     """train.py's --save-step: every `save_step` epochs, `<epoch>_net_{E,G,Di,Dp}.pth` (plain
-    state dicts, as the original names them) in `folder`; --net*-pretrain reads them back."""
+    state dicts, as the original names them) in the run's folder; --net*-pretrain reads them back."""
 
-    def __init__(self, folder: str | os.PathLike, save_step: int) -> None:
+    def __init__(self, save_step: int) -> None:
         if save_step < 1:
             raise StreidError(f"--save-step {save_step}: must be >= 1 (save the networks every N epochs)")
-        self.folder = Path(folder)
         self.save_step = save_step
 
-    def on_epoch_start(self, epoch: int) -> None:
-        pass
-
-    def after_iteration(self, task: "StreidNetTask", triplets: int, losses: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, task: "StreidNetTask", epoch: int) -> None:
+    def after_epoch(self, ctx: TrainContext, epoch: int, metrics: dict[str, float]) -> None:
         if epoch % self.save_step:
             return
-        for name, net in task.networks.items():
-            with atomic_file(self.folder / f"{epoch}_net_{name}.pth", "wb") as handle:
+        for name, net in ctx.task.networks.items():
+            with atomic_file(ctx.logs_dir / f"{epoch}_net_{name}.pth", "wb") as handle:
                 torch.save(net.state_dict(), handle)
 
 
@@ -402,16 +396,6 @@ class PhaseTimer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
-
-
-class TrainingObserver(Protocol):
-    """Something that follows training from inside the task (the live display, snapshots)."""
-
-    def on_epoch_start(self, epoch: int) -> None: ...
-
-    def after_iteration(self, task: "StreidNetTask", triplets: int, losses: dict[str, float]) -> None: ...
-
-    def on_epoch_end(self, task: "StreidNetTask", epoch: int) -> None: ...
 
 
 # ---------------------------------------------------------------- the task
@@ -473,7 +457,6 @@ class StreidNetTask:
         self.amp = cfg.amp
         self.scaler = grad_scaler(cfg.amp, self.device)
         self._last: dict[str, Tensor] = {}
-        self.observers: list[TrainingObserver] = []
         self.timer = PhaseTimer(self.device)  # timer.enabled = True: per-phase seconds in timer.seconds
 
     # -------------------------------------------------------- protocol
@@ -490,14 +473,10 @@ class StreidNetTask:
         if stage == 1:
             self.encoder.eval()
         self.encoder.freeze_batchnorm(stage == 2)
-        for observer in self.observers:
-            observer.on_epoch_start(epoch)
 
     def on_epoch_end(self, epoch: int) -> None:
         for scheduler in self.schedulers.values():
             scheduler.step()
-        for observer in self.observers:
-            observer.on_epoch_end(self, epoch)
 
     def learning_rates(self) -> dict[str, float]:
         rates = {}
@@ -684,8 +663,6 @@ class StreidNetTask:
         losses = {name: float(value.detach()) for name, value in values.items()}
         # what the NaN guard watches: every objective optimised in this iteration
         losses["loss"] = losses["E"] + losses["D_i"] + losses["D_p"]
-        for observer in self.observers:
-            observer.after_iteration(self, b, losses)
         return losses
 
     # -------------------------------------------------------- display
@@ -881,9 +858,9 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
     return TrainData(images, batches), evaluation, dataset
 
 
-def train_streidnet(cfg: StreidNetRunConfig) -> FitResult:
-    """Everything `streid train` does: seed, data, the four networks, the live display, fit.
-    Returns the loop's FitResult."""
+def train_streidnet(cfg: StreidNetRunConfig, hooks: Sequence[TrainingHook] = ()) -> FitResult:
+    """Everything `streid train` does: seed, data, the four networks, network snapshots, the
+    live display, fit (which also calls `hooks`). Returns the loop's FitResult."""
     cfg.validate()
     loop = cfg.loop_config()
     if loop.resume:  # refuse a resume that cannot continue this run before any work
@@ -904,15 +881,8 @@ def train_streidnet(cfg: StreidNetRunConfig) -> FitResult:
     if model.stage == 2 and not loop.resume:
         metrics = evaluate_split(task.encoder, evaluation, "test", loop, run.device)
         print(f"stage 2, the loaded encoder on the test set: mAP {100 * metrics['mAP']:.1f}, R1 {100 * metrics['R1']:.1f}")
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    task.observers.append(NetworkSnapshots(cfg.run_dir, cfg.save_step))
-    display = None
+    own: list[TrainingHook] = [NetworkSnapshots(cfg.save_step)]
     if cfg.display is not None and cfg.display.display_id > 0:
-        triplets = len(train.batch_sampler) * cfg.batch_size
-        display = TrainingDisplay(cfg.run_dir, cfg.display, triplets)
-        task.observers.append(display)
-    try:
-        return fit(task, train, evaluation, loop, run, encoder_config(model), asdict(replace(cfg, model=model)))
-    finally:
-        if display is not None:
-            display.close()
+        own.append(TrainingDisplay(cfg.display, triplets_per_iteration=cfg.batch_size))
+    return fit(task, train, evaluation, loop, run, encoder_config(model), asdict(replace(cfg, model=model)),
+               hooks=[*own, *hooks])
