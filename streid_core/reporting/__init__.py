@@ -5,9 +5,9 @@ demo               `streid demo`: SynthDance -> baseline -> ST-ReIDNet -> evalua
 demo_index         the top of the demo's index.html: headline R1/mAP and pose-transfer tables, the gallery
 transfer_report    pose transfer measured on a run's checkpoint (cached beside it), shown in notebooks
                    03/04/05, and G's metrics as TensorBoard scalars
-training_runs      training with observers, reuse/resume of finished runs (notebooks 02, 03)
+training_runs      reuse_or_train: a training run with hooks, or the finished one reused (notebooks 02, 03)
 default_runs       the smoke-size runs notebook 05 falls back on
-live_plot          loss/metric curves redrawn while training; generator panels per epoch
+live_plot          training hooks: loss/metric curves redrawn while training; generator panels per epoch
 tensorboard_logs   scalars and images read back from a run's TensorBoard events
 dataset_stats      split sizes, identities per video, keypoint completeness (notebook 01)
 dataset_figures    figures of those, and ST-ReIDNet's pose inputs
