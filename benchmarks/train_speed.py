@@ -2,7 +2,7 @@
 time spent waiting for data (goal: under 10 %).
 
     .venv/bin/python benchmarks/train_speed.py [--task baseline|streidnet] [--archs resnet50 resnet18]
-        [--triplets 16] [--iterations 4] [--workers 2] [--threads N] [--device cpu]
+        [--triplets 16] [--iterations 4] [--workers 2] [--threads N] [--device cpu] [--height 256 --width 128]
 
 Task "baseline": for each backbone at 256x128 (last stride 1, BN-neck, soft-margin triplet +
 label-smoothed CE, instance sampling, random erasing), iterations run through
@@ -49,7 +49,7 @@ from streid_core.training.config import BaselineConfig  # noqa: E402
 from streid_core.training.engine import RunContext, train_epoch  # noqa: E402
 from streid_core.training.loader import EpochLoader, TrainData  # noqa: E402
 
-HEIGHT, WIDTH = 256, 128
+HEIGHT, WIDTH = 256, 128  # the generated images; training resizes to --height x --width
 IMAGES_PER_ID = 8
 
 
@@ -95,10 +95,10 @@ def bench_baseline(args: argparse.Namespace, data: BenchData) -> list[Row]:
         for variant, amp in (("reference fp32", "off"), ("bf16 autocast", "bf16")):
             config = BaselineConfig(arch=arch, last_stride=1, use_bn=True, soft_margin=True, label_smoothing=True,
                                     inst_mode=True, eraser=True, lr=5e-5, amp=amp, device=args.device,
-                                    batch_size=args.triplets, height=HEIGHT, width=WIDTH)
+                                    batch_size=args.triplets, height=args.height, width=args.width)
             torch.manual_seed(0)
             task = BaselineTask(config.encoder_config(len(data.labels)).build(), config, RunContext(device))
-            images = ReidImageDataset(data.records, data.labels, "baseline_train", HEIGHT, WIDTH, eraser=True)
+            images = ReidImageDataset(data.records, data.labels, "baseline_train", args.height, args.width, eraser=True)
             sampler = RandomTripletSampler(data.records, data.labels, inst_mode=True)
             loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
                                  args.workers, seed=0, pin_memory=device.type == "cuda")
@@ -146,6 +146,17 @@ def with_poses(data: BenchData, ids_per_video: int = 4, seed: int = 1) -> BenchD
     return BenchData(records, data.labels)
 
 
+# (variant, --amp, changed settings). The first is the reference: the README's losses in float32.
+# The last two change the numerics and say so: G trained on reconstruction alone (a discriminator
+# with weight 0 is not run) at half of G's width.
+STREIDNET_VARIANTS = (
+    ("reference fp32", "off", {}),
+    ("bf16 autocast", "bf16", {}),
+    ("no D, ngf 32", "off", dict(lambda_d=0.0, lambda_dp=0.0, ngf=32, drop=0.0, connect_layers=5)),
+    ("no D, ngf 32 bf16", "bf16", dict(lambda_d=0.0, lambda_dp=0.0, ngf=32, drop=0.0, connect_layers=5)),
+)
+
+
 def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
     """One ST-ReIDNet iteration per row (E of each --archs, last stride 1, README losses with
     --mask, --smooth-label, soft margin; gauss pose-aug and eraser in the workers), timed phase
@@ -158,16 +169,17 @@ def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
     data = with_poses(data)
     rows = []
     for arch in args.archs:
-        for variant, amp in (("reference fp32", "off"), ("bf16 autocast", "bf16")):
+        for variant, amp, changes in STREIDNET_VARIANTS:
+            settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
             config = StreidNetConfig(
-                num_classes=len(data.labels), arch=arch, last_stride=1, height=HEIGHT, width=WIDTH, lr=2e-5,
-                lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0, smooth_label=True, soft_margin=True, mask=True,
-                emb_smooth=True, device=args.device, amp=amp)
+                num_classes=len(data.labels), arch=arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
+                smooth_label=True, soft_margin=True, mask=True, emb_smooth=True, device=args.device, amp=amp,
+                **settings)
             torch.manual_seed(0)
             task = StreidNetTask(config)
             task.timer.enabled = True
             totals = _PhaseTotals(task)
-            images = ReidImageDataset(data.records, data.labels, "streid_train", HEIGHT, WIDTH, keypoints="coco17",
+            images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",
                                       with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
             sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2)
             loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
@@ -184,8 +196,8 @@ def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
                             stats.seconds / stats.iterations, stats.images_per_second, stats.data_fraction,
                             phases=phases))
             del loader, task
-        reference = rows[-2].images_per_second
-        for row in rows[-2:]:
+        reference = rows[-len(STREIDNET_VARIANTS)].images_per_second
+        for row in rows[-len(STREIDNET_VARIANTS):]:
             row.speed_vs_reference = row.images_per_second / reference
     for row in rows:
         print(f"\nstreidnet {row.arch} {row.variant}: {row.seconds_per_iteration:.2f} s per iteration")
@@ -215,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--archs", nargs="+", default=["resnet50", "resnet18"], help="backbones to time")
     parser.add_argument("--triplets", type=int, default=16, help="triplets per iteration (3 images each)")
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations after one warm-up")
+    parser.add_argument("--height", type=int, default=256, help="training height (the demo trains at 128)")
+    parser.add_argument("--width", type=int, default=128, help="training width (the demo trains at 64)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None,
@@ -228,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(Path(tmp), num_ids)
         rows = TASKS[args.task](args, data)
-    setting = {"height": HEIGHT, "width": WIDTH, "triplets": args.triplets, "iterations": args.iterations,
+    setting = {"height": args.height, "width": args.width, "triplets": args.triplets, "iterations": args.iterations,
                "workers": args.workers, "device": args.device, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor(),
                "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0]}
-    print(f"{args.task}: {HEIGHT}x{WIDTH}, {args.triplets} triplets per iteration, {args.workers} workers, "
+    print(f"{args.task}: {args.height}x{args.width}, {args.triplets} triplets per iteration, {args.workers} workers, "
           f"{args.device}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print_table(rows)
     write_json(args.out, {"benchmark": "train_speed", "task": args.task, "setting": setting,
