@@ -33,7 +33,9 @@ def read_scalars(logs_dir: str | os.PathLike, prefix: str = "") -> dict[str, tup
     for tag in accumulator.Tags().get("scalars", []):
         if not tag.startswith(prefix):
             continue
-        by_step = {event.step: event.value for event in accumulator.Scalars(tag)}
+        # by wall time, not file order: two event files opened in the same second are read in
+        # the lexicographic order of their counter suffix ("10" before "9")
+        by_step = {event.step: event.value for event in sorted(accumulator.Scalars(tag), key=lambda e: e.wall_time)}
         steps = np.array(sorted(by_step), dtype=np.int64)
         out[tag] = (steps, np.array([by_step[s] for s in steps], dtype=np.float64))
     return out
