@@ -22,18 +22,20 @@ def test_moving_average_by_hand():
     assert len(moving_average([], 5)) == 0
 
 
-def _log(run_dir, scalars, suffix=""):
-    writer = SummaryWriter(str(run_dir / "tensorboard"), filename_suffix=suffix)
+def _log(run_dir, scalars):
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
     for tag, step, value in scalars:
         writer.add_scalar(tag, value, step)
     writer.close()
 
 
 def test_scalars_read_back_sorted_with_the_last_value_of_a_repeated_step(tmp_path):
-    _log(tmp_path, [("val/mAP", 2, 0.4), ("val/mAP", 1, 0.2)], suffix=".b")
-    # a resumed run logs epoch 2 again, in a second events file whose name sorts first (files
-    # opened in the same second differ only by a counter, and "10" sorts before "9")
-    _log(tmp_path, [("val/mAP", 2, 0.5)], suffix=".a")
+    _log(tmp_path, [("val/mAP", 2, 0.4), ("val/mAP", 1, 0.2)])
+    first = set((tmp_path / "tensorboard").iterdir())
+    _log(tmp_path, [("val/mAP", 2, 0.5)])  # a resumed run logs epoch 2 again, in a second events file
+    # whose name may sort first: files opened in the same second differ by a counter ("10" < "9")
+    (resumed,) = set((tmp_path / "tensorboard").iterdir()) - first
+    resumed.rename(resumed.with_name("events.out.tfevents.0000000000.host.0.0"))
     steps, values = read_scalars(tmp_path)["val/mAP"]
     assert steps.tolist() == [1, 2] and values.tolist() == [pytest.approx(0.2), pytest.approx(0.5)]
     assert read_scalars(tmp_path / "missing") == {}
