@@ -16,6 +16,9 @@ from --netE-pretrain; 2 fine-tunes all four loaded from the --net*-pretrain file
 BatchNorm frozen). Those files may be the original release's <epoch>_net_X.pth, streid's
 snapshots, or a streid checkpoint.pth.tar.
 
+Several GPUs or nodes: launch under torchrun (`torchrun --nproc_per_node 4 -m streid_core train
+...`); -b stays the global batch, split evenly over the processes; only rank 0 writes.
+
 Release bugs are fixed by default; --release-compat reproduces the released code's behaviour as
 a whole (see the README's list).
 """
@@ -105,6 +108,9 @@ def _optim_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--save-step", type=int, default=20,
                    help="write <epoch>_net_{E,G,Di,Dp}.pth every N epochs (default 20)")
     p.add_argument("--eval-step", type=int, default=5, help="evaluate E every N epochs and after the last (default 5)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="multi-process runs (torchrun): BatchNorm statistics of E, G and Dp over the global batch "
+                        "(torch SyncBatchNorm on CUDA, streid's all-reduce BatchNorm on CPU/gloo)")
 
 
 def _display_flags(p: argparse._ArgumentGroup) -> None:
@@ -182,13 +188,15 @@ def run_config(args: argparse.Namespace):
         pose_aug=args.pose_aug, eraser=args.eraser, release_compat=args.release_compat, save_step=args.save_step,
         eval_step=args.eval_step, print_freq=args.print_freq, select_on=args.select_on, seed=args.seed,
         resume=args.resume, max_iters_per_epoch=args.max_iters_per_epoch, display=display,
-        skip_validation=args.skip_validation)
+        skip_validation=args.skip_validation, sync_bn=args.sync_bn)
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..training.streidnet import train_streidnet
 
     result = train_streidnet(run_config(args))
+    if not result.test:  # another rank of a torchrun run: rank 0 reports
+        return 0
     test = ", ".join(f"{k} {100 * v:.1f}" for k, v in result.test.items() if k in ("mAP", "R1", "R5", "R10"))
     print(f"selected epoch {result.selected_epoch} ({result.selection}): test {test}; {result.selected_checkpoint}")
     return 0

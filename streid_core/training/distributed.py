@@ -64,6 +64,21 @@ def _env_int(name: str, default: int) -> int:
         raise StreidError(f"environment variable {name}={value!r} is not an integer; launch with torchrun") from None
 
 
+def launched_world_size() -> int:
+    """How many processes torchrun started (1 without torchrun), known before joining the
+    group: flags that depend on it are checked before any work."""
+    return max(1, _env_int("WORLD_SIZE", 1))
+
+
+def check_batch_split(batch_size: int, world_size: int, flag: str = "-b/--batch-size", unit: str = "triplets") -> None:
+    """A global batch must split evenly over the processes (each rank gets the same rows)."""
+    if world_size > 1 and batch_size % world_size:
+        lower, higher = batch_size // world_size * world_size, (batch_size // world_size + 1) * world_size
+        hint = f"{lower} or {higher}" if lower else f"{higher}"
+        raise StreidError(f"{flag} {batch_size}: the global batch cannot be split evenly over the {world_size} processes "
+                          f"torchrun started ({batch_size / world_size:g} {unit} each); use a multiple of {world_size}, e.g. {hint}")
+
+
 def init_distributed(device: torch.device) -> tuple[DistContext, torch.device]:
     """Join the process group torchrun describes (gloo on CPU, NCCL on CUDA); pick this
     process's GPU. Single process (no WORLD_SIZE or WORLD_SIZE=1): nothing to join."""
@@ -125,6 +140,41 @@ def gather_with_grad(x: Tensor, ctx: DistContext) -> Tensor:
     dist.all_gather(parts, x.detach().contiguous())
     parts[ctx.rank] = x
     return torch.cat(parts)
+
+
+def gather_thirds_with_grad(x: Tensor, ctx: DistContext) -> Tensor:
+    """`x` laid out [anchors; positives; negatives] on every rank -> the global batch in the same
+    layout: each third gathered on its own (rank order inside), this rank's rows keeping their
+    gradient. Concatenating whole rank batches would interleave the thirds and break the
+    triplets (the ST triplet loss mines anchors among the first two thirds)."""
+    if not ctx.is_distributed:
+        return x
+    if x.shape[0] % 3:
+        raise ValueError(f"a triplet batch holds [anchors; positives; negatives]; got {x.shape[0]} rows")
+    return torch.cat([gather_with_grad(part.contiguous(), ctx) for part in x.chunk(3)])
+
+
+def all_gather_thirds(x: Tensor, ctx: DistContext) -> Tensor:
+    """`gather_thirds_with_grad` without gradients (labels)."""
+    if not ctx.is_distributed:
+        return x
+    return torch.cat([all_gather(part.contiguous(), ctx) for part in x.chunk(3)])
+
+
+def rank_failure(exc: BaseException, ctx: DistContext) -> str:
+    """One line for the error that stops this rank: which rank, and the cause's first line.
+    torchrun then stops the other ranks and names this one as the first failure."""
+    lines = str(exc).strip().splitlines()
+    cause = lines[0] if lines else type(exc).__name__
+    if any(sign in cause for sign in _PEER_GONE):  # a collective whose peer died first
+        return f"rank {ctx.rank} of {ctx.world_size} stopped: another rank failed (its own line names the cause)"
+    if not isinstance(exc, StreidError):
+        cause = f"{type(exc).__name__}: {cause}"
+    return f"rank {ctx.rank} of {ctx.world_size} failed: {cause}"
+
+
+# What gloo and NCCL say in a collective whose peer process has gone.
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted")
 
 
 class _AllReduceSum(torch.autograd.Function):

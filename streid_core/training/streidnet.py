@@ -63,7 +63,9 @@ from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .checkpoint import load_checkpoint
 from .config import EncoderConfig, LoopConfig, check_rate
 from .display import DisplayOptions, TrainingDisplay
-from .engine import EvalData, FitResult, check_resume, evaluate_split, fit, start_run
+from .distributed import (DistContext, all_gather_thirds, check_batch_split, convert_sync_batchnorm,
+                          gather_thirds_with_grad, launched_world_size, rank_failure, wrap_ddp)
+from .engine import EvalData, FitResult, RunContext, barrier, check_resume, evaluate_split, fit, start_run
 from .hooks import TrainContext, TrainingHook
 from .loader import TrainData
 from .precision import autocast, check_amp, grad_scaler
@@ -408,9 +410,19 @@ class StreidNetTask:
     with_mask=...)` collated in the [anchors; positives; negatives] layout of
     `TripletBatchSampler`: image (E input), target (clean image), pose, mask (optional unless
     config.mask), label.
+
+    Several processes (torchrun, `dist`): each rank holds b / world_size triplets of every
+    global batch. Every network that steps is wrapped in DistributedDataParallel (E not in stage
+    1: it never steps) and called through its wrapper where its own gradient is wanted (E and G
+    in their forward, Di and Dp in their steps); G's loss goes through the plain Di and Dp, whose
+    gradients are not wanted there. The update order and the four optimisers are those of one
+    process. Batch-hard mining sees the global batch (each third gathered on its own), and the
+    triplet term is scaled by world_size in the backward pass as in the baseline (distributed.py
+    says why). sync_bn: the BatchNorm layers that run in train mode (E in stage 0, G, Dp) use
+    the global sub-batch statistics; Di's and stage 2 E's are frozen and need none.
     """
 
-    def __init__(self, config: StreidNetConfig) -> None:
+    def __init__(self, config: StreidNetConfig, dist: DistContext | None = None, sync_bn: bool = False) -> None:
         cfg = config
         cfg.validate()
         if cfg.num_classes < 2 and cfg.emb_type == "Single":
@@ -433,6 +445,10 @@ class StreidNetTask:
             load_network(self.pose_discriminator, cfg.netDp_pretrain, "Dp", "--netDp-pretrain")
         for net in self.networks.values():
             net.to(self.device)
+        self.dist = dist or DistContext()
+        if sync_bn and self.dist.is_distributed:  # before the optimisers: the CPU conversion makes new parameters
+            for net in (self.encoder,) * (cfg.stage == 0) + (self.generator, self.pose_discriminator):
+                convert_sync_batchnorm(net, self.device)
 
         lrs = stage_learning_rates(cfg.stage, cfg.lr)
         # lr_mult 1 for the backbone: the release declared 0.1 but its scheduler overwrote it,
@@ -456,6 +472,10 @@ class StreidNetTask:
         check_amp(cfg.amp, self.device)
         self.amp = cfg.amp
         self.scaler = grad_scaler(cfg.amp, self.device)
+        # what each forward that must average its network's gradients over the ranks calls
+        self._ddp: dict[str, nn.Module] = {
+            name: wrap_ddp(net, self.dist, self.device) for name, net in self.networks.items()
+            if not (name == "E" and cfg.stage == 1)}
         self._last: dict[str, Tensor] = {}
         self.timer = PhaseTimer(self.device)  # timer.enabled = True: per-phase seconds in timer.seconds
 
@@ -540,16 +560,17 @@ class StreidNetTask:
             with torch.no_grad():
                 feats = torch.cat([self.encoder(anchors), self.encoder(positives), self.encoder(negatives)])
             return feats, torch.zeros((), device=images.device)
+        encoder = self._ddp["E"]
         if cfg.emb_type == "Siamese":
             # E sees (anchor, positive) pairs and (anchor, negative) pairs; the head judges each.
-            same = self.encoder(torch.cat([anchors, positives]))
-            other = self.encoder(torch.cat([anchors, negatives]))
+            same = encoder(torch.cat([anchors, positives]))
+            other = encoder(torch.cat([anchors, negatives]))
             feats = torch.cat([same.feat, other.feat[b:]])
             la, lp, ln = labels[:b], labels[b: 2 * b], labels[2 * b:]
             cls = 0.5 * (siamese_verification_loss(same.logits, torch.cat([la, lp]))
                          + siamese_verification_loss(other.logits, torch.cat([la, ln])))
             return feats, cls
-        outs = [self.encoder(part) for part in (anchors, positives, negatives)]
+        outs = [encoder(part) for part in (anchors, positives, negatives)]
         feats = torch.cat([o.feat for o in outs])
         logits = torch.cat([o.logits for o in outs])
         cls = label_smoothed_cross_entropy(logits, labels, 0.1 if cfg.emb_smooth else 0.0)
@@ -560,8 +581,9 @@ class StreidNetTask:
         one G call per chunk so G's BatchNorm sees the release's sub-batches."""
         b = pose.shape[0] // 3
         p, e = pose.split(b), feats.split(b)
-        fake = torch.cat([self.generator(p[i], e[i]) for i in range(3)])
-        swap_fake = torch.cat([self.generator(p[0], e[1]), self.generator(p[1], e[0])])
+        generator = self._ddp["G"]
+        fake = torch.cat([generator(p[i], e[i]) for i in range(3)])
+        swap_fake = torch.cat([generator(p[0], e[1]), generator(p[1], e[0])])
         return fake, swap_fake
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
@@ -601,8 +623,8 @@ class StreidNetTask:
             with timer("Di step (forward, backward, update)"):
                 opt_di.zero_grad(set_to_none=True)
                 with self._autocast():
-                    real_logits = self.image_discriminator(targets)
-                    fake_logits = self.image_discriminator(torch.cat([fake, swap_fake]).detach())
+                    real_logits = self._ddp["Di"](targets)
+                    fake_logits = self._ddp["Di"](torch.cat([fake, swap_fake]).detach())
                     loss_di = self.gan_discriminator.discriminator_loss(real_logits, fake_logits)
                 self.scaler.scale(loss_di).backward()
                 self.scaler.step(opt_di)
@@ -616,7 +638,7 @@ class StreidNetTask:
                     (real_pose, real_img), (fake_pose, fake_img) = pose_discriminator_pairs(
                         pose, targets, fake.detach(), swap_fake.detach())
                     loss_dp = self.gan_discriminator.discriminator_loss(
-                        self.pose_discriminator(real_pose, real_img), self.pose_discriminator(fake_pose, fake_img))
+                        self._ddp["Dp"](real_pose, real_img), self._ddp["Dp"](fake_pose, fake_img))
                 self.scaler.scale(loss_dp).backward()
                 self.scaler.step(opt_dp)
 
@@ -633,11 +655,17 @@ class StreidNetTask:
                 _, (fake_pose, fake_img) = pose_discriminator_pairs(pose, targets, fake, swap_fake)
                 gan_dp = self.gan_generator.generator_loss(self.pose_discriminator(fake_pose, fake_img))
             loss_g = generator_objective(gan_di, gan_dp, rec_self, rec_swap, cfg.lambda_d, cfg.lambda_dp, cfg.lambda_recon)
-            loss_tri = batch_hard_triplet_loss(feats, labels, margin=self.margin, anchor_rows=2 * b)
+            # mined over the global batch, [anchors; positives; negatives] of all ranks
+            world = self.dist.world_size
+            loss_tri = batch_hard_triplet_loss(gather_thirds_with_grad(feats, self.dist),
+                                               all_gather_thirds(labels, self.dist), margin=self.margin,
+                                               anchor_rows=2 * b * world)
             # The release backpropagates L_G, then L_G + re-ID losses again: L_G counts twice.
             generator_weight = 2.0 if quirks.double_generator_gradient else 1.0
             loss_e = loss_g + cfg.lambda_tri * loss_tri + cfg.lambda_class * loss_cls
             objective = loss_e + (generator_weight - 1.0) * loss_g
+            if world > 1:  # this rank holds only its own rows' share of the triplet gradient: x world_size
+                objective = objective + (world - 1) * cfg.lambda_tri * loss_tri
         with timer("G/E backward (through Di, Dp, G, E)"):
             self.scaler.scale(objective).backward()
         with timer("G update"):
@@ -743,6 +771,7 @@ class StreidNetRunConfig:
     max_iters_per_epoch: int | None = None
     display: DisplayOptions | None = None  # None: no live display
     skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch
 
     @property
     def run_dir(self) -> Path:
@@ -765,6 +794,7 @@ class StreidNetRunConfig:
             raise StreidError(f"--eval-step {self.eval_step}: must be >= 1 (evaluate every N epochs)")
         if self.batch_size < 2:
             raise StreidError(f"-b/--batch-size {self.batch_size}: need at least 2 triplets (E's BatchNorm runs on each third of the batch)")
+        check_batch_split(self.batch_size, launched_world_size())
         if not 0.0 <= self.inter_rate <= 1.0:
             raise StreidError(f"--inter-rate {self.inter_rate}: a probability, between 0 and 1")
         if self.print_freq < 1:
@@ -825,10 +855,13 @@ def resolve_pretrained(path: str | None, arch: str) -> tuple[str | None, str | N
     return encoder, find("resnet18")
 
 
-def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, LoadedDataset]:
+def streidnet_data(cfg: StreidNetRunConfig, dist: DistContext | None = None) -> tuple[TrainData, EvalData, LoadedDataset]:
     """Training data ([anchors; positives; negatives] batches of pose-annotated images), the
     evaluation sets, and the loaded dataset. With select_on="test" the model trains on all of
-    trainval as the original did; with "val" the last identities are held out for selection."""
+    trainval as the original did; with "val" the last identities are held out for selection.
+    Several processes (`dist`): every rank draws the same epoch of whole triplets and keeps its
+    own batch_size / world_size of each global batch."""
+    dist = dist or DistContext()
     root = resolve_dataset_dir(cfg.dataroot, cfg.dataset)
     dataset = load_dataset(root, 0, combine_trainval=cfg.select_on == "test")
     if dataset.keypoints == "none":
@@ -842,17 +875,19 @@ def streidnet_data(cfg: StreidNetRunConfig) -> tuple[TrainData, EvalData, Loaded
                               with_pose=True, with_mask=True, pose_aug=cfg.pose_aug, eraser=cfg.eraser,
                               release_compat=cfg.release_compat, seed=cfg.seed)
     sampler = SparseTemporalTripletSampler(records, labels, cfg.inter_rate, cfg.skip_frame, videos=dataset.videos or None,
-                                           release_compat=cfg.release_compat, seed=cfg.seed)
+                                           release_compat=cfg.release_compat, seed=cfg.seed,
+                                           num_replicas=dist.world_size, rank=dist.rank)
     batches = TripletBatchSampler(sampler, cfg.batch_size, drop_last=True)
     if len(batches) == 0:
+        most = len(records) // dist.world_size * dist.world_size
         raise StreidError(f"-b/--batch-size {cfg.batch_size}: an epoch has only {len(records)} triplets (one per "
-                          f"training image); use a batch size of at most {len(records)}")
+                          f"training image); use a batch size of at most {most}")
     if cfg.select_on == "test":
         val, note = [], "--select-on test trains on all trainval identities"
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
     if not cfg.skip_validation:
-        check_run_data(dataset, records, val, with_poses=True, progress=True, allow_split_overlap=cfg.release_compat)
+        check_run_data(dataset, records, val, with_poses=True, progress=dist.is_main, allow_split_overlap=cfg.release_compat)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=m.height, width=m.width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset
@@ -866,21 +901,29 @@ def train_streidnet(cfg: StreidNetRunConfig, hooks: Sequence[TrainingHook] = ())
     if loop.resume:  # refuse a resume that cannot continue this run before any work
         check_resume(loop, asdict(cfg), "--checkpoints/--name")
     run = start_run(loop)
-    if run.dist.is_distributed:
-        raise StreidError("streid train runs in one process (its four networks are not wrapped for DDP); launch it without torchrun")
-    train, evaluation, dataset = streidnet_data(cfg)
+    if not run.dist.is_distributed:
+        return _train(cfg, loop, run, hooks)
+    try:
+        return _train(cfg, loop, run, hooks)
+    except Exception as exc:  # one line naming this rank; torchrun stops the others
+        raise StreidError(rank_failure(exc, run.dist)) from exc
+
+
+def _train(cfg: StreidNetRunConfig, loop: LoopConfig, run: RunContext, hooks: Sequence[TrainingHook]) -> FitResult:
+    train, evaluation, dataset = streidnet_data(cfg, run.dist)
     model = replace(cfg.model, num_classes=dataset.num_classes, keypoints=dataset.keypoints, device=str(run.device))
     random_init = [net for net, weights, used in (("E", model.pretrained, model.stage == 0),
                                                   ("Di", model.pretrained_di, model.stage != 2)) if used and weights is None]
-    if random_init:
+    if random_init and run.dist.is_main:
         print(f"streid train: no ImageNet weights for {' and '.join(random_init)} (--pretrained): random "
               "initialisation (the paper starts from ImageNet)", file=sys.stderr)
     if loop.resume:
         check_same_architecture(load_checkpoint(loop.resume), model, f"--resume {loop.resume}")
-    task = StreidNetTask(model)
-    if model.stage == 2 and not loop.resume:
+    task = StreidNetTask(model, run.dist, cfg.sync_bn)
+    if model.stage == 2 and not loop.resume and run.dist.is_main:
         metrics = evaluate_split(task.encoder, evaluation, "test", loop, run.device)
         print(f"stage 2, the loaded encoder on the test set: mAP {100 * metrics['mAP']:.1f}, R1 {100 * metrics['R1']:.1f}")
+    barrier(run.dist)
     own: list[TrainingHook] = [NetworkSnapshots(cfg.save_step)]
     if cfg.display is not None and cfg.display.display_id > 0:
         own.append(TrainingDisplay(cfg.display, triplets_per_iteration=cfg.batch_size))
