@@ -18,6 +18,12 @@ Task "streidnet": the same two runs of one ST-ReIDNet iteration (the images get 
 files and videos), each with its time per phase: data wait, E forward, G forward, Di step, Dp
 step, G/E losses, G/E backward, G and E updates (`bench_streidnet`).
 
+--world-size N (task streidnet): the reference row again on N torchrun processes (gloo on the
+CPU, NCCL on CUDA; the same global batch of --triplets, each rank N times fewer; --sync-bn), next
+to its single-process row, with the scaling efficiency = (img/s on N) / (N x img/s on 1). A GPU
+user measures it with
+    python benchmarks/train_speed.py --task streidnet --archs resnet50 --device cuda --triplets 24 --world-size 4
+
 Adding a task: write `bench_<task>(args, data) -> list[Row]` and register it in TASKS; `data`
 is the temporary on-disk dataset every task can train on.
 """
@@ -157,48 +163,94 @@ STREIDNET_VARIANTS = (
 )
 
 
+def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant: str, amp: str, changes: dict,
+                   run: RunContext) -> Row:
+    """One timed ST-ReIDNet row on this process (one rank of `run.dist` when distributed)."""
+    from streid_core.data.samplers import SparseTemporalTripletSampler
+    from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+
+    settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
+    config = StreidNetConfig(
+        num_classes=len(data.labels), arch=arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
+        smooth_label=True, soft_margin=True, mask=True, emb_smooth=True, device=str(run.device), amp=amp,
+        **settings)
+    torch.manual_seed(0)
+    task = StreidNetTask(config, run.dist, sync_bn=run.dist.is_distributed)
+    task.timer.enabled = True
+    totals = _PhaseTotals(task)
+    images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",
+                              with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
+    sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2,
+                                           num_replicas=run.dist.world_size, rank=run.dist.rank)
+    loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
+                         args.workers, seed=0, pin_memory=run.device.type == "cuda")
+    task.on_epoch_start(1)
+    loader.set_epoch(1)
+    train_epoch(task, loader, 1, run, max_iters=1)  # warm-up
+    task.on_epoch_start(2)
+    loader.set_epoch(2)
+    stats = train_epoch(task, loader, 2, run, max_iters=args.iterations, after_step=totals)
+    phases = {"data (wait for the batch)": stats.data_seconds / stats.iterations}
+    phases.update({k: v / totals.iterations for k, v in totals.seconds.items()})
+    where = f", {run.dist.world_size} processes" if run.dist.is_distributed else ""
+    return Row("streidnet", arch, variant + where, stats.images // stats.iterations, stats.seconds / stats.iterations,
+               stats.images_per_second, stats.data_fraction, phases=phases)
+
+
+def _streidnet_on_processes(args: argparse.Namespace, arch: str) -> Row:
+    """The reference row on --world-size torchrun processes; rank 0 writes it to a JSON file."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(args.world_size),
+                   "--master_addr", "127.0.0.1", "--master_port", str(args.master_port), __file__, "--task", "streidnet",
+                   "--archs", arch, "--triplets", str(args.triplets), "--iterations", str(args.iterations),
+                   "--height", str(args.height), "--width", str(args.width), "--workers", str(args.workers),
+                   "--device", args.device, "--rank-row", str(out)] + (["--threads", str(args.threads)] if args.threads else [])
+        subprocess.run(command, check=True, env=dict(os.environ, GLOO_SOCKET_IFNAME=os.environ.get("GLOO_SOCKET_IFNAME", "lo")))
+        return Row(**json.loads(out.read_text()))
+
+
+def _rank_row(args: argparse.Namespace, data: BenchData) -> None:
+    """Inside torchrun: time the reference row as one rank; rank 0 writes it to --rank-row."""
+    import json
+
+    from streid_core.training.distributed import init_distributed, shutdown_distributed
+
+    dist_ctx, device = init_distributed(torch.device(args.device))
+    try:
+        row = _streidnet_row(args, with_poses(data), args.archs[0], STREIDNET_VARIANTS[0][0], "off", {},
+                             RunContext(device, dist_ctx))
+        if dist_ctx.is_main:
+            write_json(args.rank_row, asdict(row))
+    finally:
+        shutdown_distributed()
+
+
 def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
     """One ST-ReIDNet iteration per row (E of each --archs, last stride 1, README losses with
     --mask, --smooth-label, soft margin; gauss pose-aug and eraser in the workers), timed phase
     by phase with StreidNetTask.timer: E forward, G forward, Di step, Dp step, G/E losses,
     G/E backward, G and E updates; data = the loop's wait for the next batch."""
-    from streid_core.data.samplers import SparseTemporalTripletSampler
-    from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
-
     device = torch.device(args.device)
     data = with_poses(data)
     rows = []
+    # with --world-size: the reference on one process, then on N (speed_vs_reference of the
+    # N-process row is its scaling efficiency: img/s over N x the single process's)
+    variants = STREIDNET_VARIANTS[:1] if args.world_size > 1 else STREIDNET_VARIANTS
     for arch in args.archs:
-        for variant, amp, changes in STREIDNET_VARIANTS:
-            settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
-            config = StreidNetConfig(
-                num_classes=len(data.labels), arch=arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
-                smooth_label=True, soft_margin=True, mask=True, emb_smooth=True, device=args.device, amp=amp,
-                **settings)
-            torch.manual_seed(0)
-            task = StreidNetTask(config)
-            task.timer.enabled = True
-            totals = _PhaseTotals(task)
-            images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",
-                                      with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
-            sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2)
-            loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
-                                 args.workers, seed=0, pin_memory=device.type == "cuda")
-            task.on_epoch_start(1)
-            loader.set_epoch(1)
-            train_epoch(task, loader, 1, RunContext(device), max_iters=1)  # warm-up
-            task.on_epoch_start(2)
-            loader.set_epoch(2)
-            stats = train_epoch(task, loader, 2, RunContext(device), max_iters=args.iterations, after_step=totals)
-            phases = {"data (wait for the batch)": stats.data_seconds / stats.iterations}
-            phases.update({k: v / totals.iterations for k, v in totals.seconds.items()})
-            rows.append(Row("streidnet", arch, variant, stats.images // stats.iterations,
-                            stats.seconds / stats.iterations, stats.images_per_second, stats.data_fraction,
-                            phases=phases))
-            del loader, task
-        reference = rows[-len(STREIDNET_VARIANTS)].images_per_second
-        for row in rows[-len(STREIDNET_VARIANTS):]:
+        for variant, amp, changes in variants:
+            rows.append(_streidnet_row(args, data, arch, variant, amp, changes, RunContext(device)))
+        reference = rows[-len(variants)].images_per_second
+        for row in rows[-len(variants):]:
             row.speed_vs_reference = row.images_per_second / reference
+        if args.world_size > 1:
+            rows.append(_streidnet_on_processes(args, arch))
+            rows[-1].speed_vs_reference = rows[-1].images_per_second / (args.world_size * reference)
+            print(f"\n{arch}: {args.world_size} processes run {rows[-1].images_per_second / reference:.2f}x the img/s "
+                  f"of one: scaling efficiency {100 * rows[-1].speed_vs_reference:.0f}%")
     for row in rows:
         print(f"\nstreidnet {row.arch} {row.variant}: {row.seconds_per_iteration:.2f} s per iteration")
         for phase, seconds in row.phases.items():
@@ -214,10 +266,10 @@ TASKS: dict[str, Callable[[argparse.Namespace, BenchData], list[Row]]] = {
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'task':10s} {'arch':9s} {'variant':15s} {'img/iter':>8s} {'s/iter':>8s} {'img/s':>8s} "
+    print(f"{'task':10s} {'arch':9s} {'variant':28s} {'img/iter':>8s} {'s/iter':>8s} {'img/s':>8s} "
           f"{'data wait':>9s} {'vs ref':>7s}")
     for r in rows:
-        print(f"{r.task:10s} {r.arch:9s} {r.variant:15s} {r.images_per_iteration:8d} {r.seconds_per_iteration:8.2f} "
+        print(f"{r.task:10s} {r.arch:9s} {r.variant:28s} {r.images_per_iteration:8d} {r.seconds_per_iteration:8.2f} "
               f"{r.images_per_second:8.1f} {100 * r.data_wait_fraction:8.1f}% {r.speed_vs_reference:6.2f}x")
 
 
@@ -233,10 +285,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice; 1 avoids thrashing on a busy machine)")
+    parser.add_argument("--world-size", type=int, default=1,
+                        help="task streidnet: also time the reference on N torchrun processes (scaling efficiency)")
+    parser.add_argument("--master-port", type=int, default=29533, help="torchrun's port for --world-size")
+    parser.add_argument("--rank-row", type=Path, default=None, help=argparse.SUPPRESS)  # inside torchrun
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "train_speed.json")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.world_size > 1 and args.task != "streidnet":
+        parser.error("--world-size: only --task streidnet times several processes")
+    if args.world_size > 1 and args.triplets % args.world_size:
+        parser.error(f"--triplets {args.triplets}: must divide by --world-size {args.world_size}")
+
+    if args.rank_row is not None:
+        num_ids = max(8, math.ceil(args.triplets * (args.iterations + 1) / IMAGES_PER_ID) + 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            _rank_row(args, write_dataset(Path(tmp), num_ids))
+        return 0
 
     num_ids = max(8, math.ceil(args.triplets * (args.iterations + 1) / IMAGES_PER_ID) + 1)
     with tempfile.TemporaryDirectory() as tmp:
