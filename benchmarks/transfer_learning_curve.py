@@ -5,7 +5,7 @@ discriminators), evaluated every --eval-every iterations with the pose-transfer 
 
     .venv/bin/python benchmarks/transfer_learning_curve.py --encoder RUN/model_best.pth.tar \
         --data-dir data --dataset synthdance [--ngf 32] [--connect-layers 5] [--drop 0] \
-        [--iterations 600] [--eval-every 150] [--batch 16] [--lr 2e-4] [--sigma S] [--out DIR]
+        [--iterations 600] [--eval-every 150] [--batch 16] [--lr 2e-4] [--sigma S] [--mask-weight 9] [--out DIR]
 
 E is fixed, so its features of the training frames (resized to the canvas, no augmentation) are
 computed once; an iteration is then one G forward/backward on --batch (source, target) pairs of
@@ -54,6 +54,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--pairs", type=int, default=64, help="evaluation pairs")
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--mask-weight", type=float, default=9.0,
+                   help="alpha of the masked L1: (L1 + alpha L1 in the body mask) / (1 + alpha); 9 as in training")
     p.add_argument("--lr", type=float, default=2e-4, help="G's Adam learning rate (betas 0.5, 0.999 as in training)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -94,7 +96,7 @@ def main() -> None:
         pairs = [rng.choice(dancers[k], size=2, replace=False) for k in rng.integers(len(dancers), size=a.batch)]
         source, target = [int(s) for s, _ in pairs], [int(t) for _, t in pairs]
         drawn = generator(poses[target], features[source])
-        loss = masked_l1_loss(drawn, frames.images(target) * 2 - 1, masks[target])
+        loss = masked_l1_loss(drawn, frames.images(target) * 2 - 1, masks[target], alpha=a.mask_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
