@@ -25,6 +25,15 @@ from streid_core.training.checkpoint import CHECKPOINT_NAME
 from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
+
+
+@pytest.fixture(autouse=True)
+def _drop_checkpoints(tmp_path):
+    """Each run writes four networks and their optimisers (about 1 GB per test): pytest keeps
+    its last three temporary folders, so the checkpoints go once the test is done."""
+    yield
+    for path in tmp_path.rglob("*.pth*"):
+        path.unlink()
 NETWORKS = ("E", "G", "Di", "Dp")
 # Whole update over a few iterations, per network (see the second test for the measurements).
 WHOLE_UPDATE_BOUND = {"E": 0.5, "G": 0.6, "Di": 0.05, "Dp": 0.08}
