@@ -21,9 +21,8 @@ from ..numerics import check_bf16, say
 from ..seeding import seed_worker
 
 
-def _bf16_or_none(model: nn.Module, loader: DataLoader, device: torch.device) -> torch.dtype | None:
-    """bfloat16 if this CPU's bf16 kernels agree with float32 on `model` and the first batch."""
-    images = next(iter(loader))["image"].to(device).contiguous(memory_format=torch.channels_last)
+def _bf16_or_none(model: nn.Module, images: torch.Tensor) -> torch.dtype | None:
+    """bfloat16 if this CPU's bf16 kernels agree with float32 on `model` and `images`."""
     check = check_bf16(lambda: [model(images)])
     if check.agrees:
         return torch.bfloat16
@@ -65,14 +64,16 @@ def extract_features(
     model.eval()
     chunks: list[torch.Tensor] = []
     try:
-        if dtype == torch.bfloat16 and device.type == "cpu":
-            dtype = _bf16_or_none(model, loader, device)
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        check_pending = dtype == torch.bfloat16 and device.type == "cpu"
+        with torch.inference_mode():
             for batch in loader:
                 images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                feats = model(images).float()
-                if flip:
-                    feats = (feats + model(torch.flip(images, dims=[3])).float()) / 2
+                if check_pending:  # on the first batch the loop reads anyway: no second pass over the data
+                    dtype, check_pending = _bf16_or_none(model, images), False
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    feats = model(images).float()
+                    if flip:
+                        feats = (feats + model(torch.flip(images, dims=[3])).float()) / 2
                 chunks.append(feats.cpu())
     finally:
         model.train(was_training)
