@@ -108,6 +108,12 @@ def _optim_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--save-step", type=int, default=20,
                    help="write <epoch>_net_{E,G,Di,Dp}.pth every N epochs (default 20)")
     p.add_argument("--eval-step", type=int, default=5, help="evaluate E every N epochs and after the last (default 5)")
+    p.add_argument("--transfer-eval-every", type=int, default=0, metavar="N",
+                   help="score pose transfer (body L1, SSIM, pose and identity accuracy on held-out test dancers) "
+                        "every N iterations and after the last: TensorBoard transfer/*, <run>/transfer_metrics.jsonl "
+                        "(default 0: off)")
+    p.add_argument("--transfer-eval-pairs", type=int, default=64,
+                   help="(source, target) pairs per pose-transfer evaluation (default 64)")
     p.add_argument("--sync-bn", action="store_true",
                    help="multi-process runs (torchrun): BatchNorm statistics of E, G and Dp over the global batch "
                         "(torch SyncBatchNorm on CUDA, streid's all-reduce BatchNorm on CPU/gloo)")
@@ -188,7 +194,8 @@ def run_config(args: argparse.Namespace):
         pose_aug=args.pose_aug, eraser=args.eraser, release_compat=args.release_compat, save_step=args.save_step,
         eval_step=args.eval_step, print_freq=args.print_freq, select_on=args.select_on, seed=args.seed,
         resume=args.resume, max_iters_per_epoch=args.max_iters_per_epoch, display=display,
-        skip_validation=args.skip_validation, sync_bn=args.sync_bn)
+        skip_validation=args.skip_validation, sync_bn=args.sync_bn,
+        transfer_eval_every=args.transfer_eval_every, transfer_eval_pairs=args.transfer_eval_pairs)
 
 
 def _run(args: argparse.Namespace) -> int:

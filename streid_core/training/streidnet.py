@@ -67,6 +67,7 @@ from .distributed import (DistContext, all_gather_thirds, check_batch_split, con
                           gather_thirds_with_grad, launched_world_size, rank_failure, wrap_ddp)
 from .engine import EvalData, FitResult, RunContext, barrier, check_resume, evaluate_split, fit, start_run
 from .hooks import TrainContext, TrainingHook
+from .transfer_metrics import TransferMetricsHook
 from .loader import TrainData
 from .precision import autocast, check_amp, grad_scaler
 
@@ -772,6 +773,8 @@ class StreidNetRunConfig:
     display: DisplayOptions | None = None  # None: no live display
     skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
     sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch
+    transfer_eval_every: int = 0  # > 0: pose-transfer metrics every N iterations (training/transfer_metrics.py)
+    transfer_eval_pairs: int = 64
 
     @property
     def run_dir(self) -> Path:
@@ -801,6 +804,10 @@ class StreidNetRunConfig:
             raise StreidError(f"--print-freq {self.print_freq}: must be >= 1")
         if self.save_step < 1:
             raise StreidError(f"--save-step {self.save_step}: must be >= 1 (save the networks every N epochs)")
+        if self.transfer_eval_every < 0:
+            raise StreidError(f"--transfer-eval-every {self.transfer_eval_every}: must be >= 0 (0: off)")
+        if self.transfer_eval_pairs < 1:
+            raise StreidError(f"--transfer-eval-pairs {self.transfer_eval_pairs}: must be >= 1")
         if self.display is not None and self.display.display_id > 0:
             for flag, value in (("--display-freq", self.display.display_freq),
                                 ("--update-html-freq", self.display.update_html_freq)):
@@ -927,5 +934,8 @@ def _train(cfg: StreidNetRunConfig, loop: LoopConfig, run: RunContext, hooks: Se
     own: list[TrainingHook] = [NetworkSnapshots(cfg.save_step)]
     if cfg.display is not None and cfg.display.display_id > 0:
         own.append(TrainingDisplay(cfg.display, triplets_per_iteration=cfg.batch_size))
+    if cfg.transfer_eval_every > 0:
+        own.append(TransferMetricsHook(dataset, (model.height, model.width), cfg.transfer_eval_every,
+                                       pairs=cfg.transfer_eval_pairs, imagenet_targets=model.quirks.imagenet_targets))
     return fit(task, train, evaluation, loop, run, encoder_config(model), asdict(replace(cfg, model=model)),
                hooks=[*own, *hooks])
