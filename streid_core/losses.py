@@ -1,4 +1,4 @@
-"""Every loss of the baseline and of ST-ReIDNet (spec §3).
+"""Every loss of the baseline and of ST-ReIDNet (docs/original-system.md §3).
 
 - batch-hard triplet (soft or hard margin) on raw features with Euclidean distances
 - label-smoothed cross entropy for ID classification, binary CE for the Siamese head

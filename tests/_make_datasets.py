@@ -1,4 +1,4 @@
-"""Write tiny datasets in the REAL on-disk layouts (spec section 6) for tests.
+"""Write tiny datasets in the REAL on-disk layouts (docs/original-system.md §6) for tests.
 
 These writers build the files by hand, independently of streid's own converters, so tests
 check streid against the formats rather than against itself. Images are tiny JPEGs (8x16 by
@@ -53,7 +53,7 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj))
 
 
-# ---------------------------------------------------------------- open-reid (spec 6.1 / 6.2)
+# ---------------------------------------------------------------- open-reid (docs/original-system.md §6.1 / §6.2)
 
 def openpose18_text(pid: int, index: int, missing: Iterable[int] = (3, 17)) -> str:
     """FD-GAN pose file text: 18 lines "row col" (integers), "-1 -1" for the joints in `missing`."""
@@ -105,7 +105,7 @@ def make_openreid(
     return root
 
 
-# ---------------------------------------------------------------- DanceReID (spec 6.3)
+# ---------------------------------------------------------------- DanceReID (docs/original-system.md §6.3)
 
 DANCE_VIDEOS = (("ZhuDSdmby8k", 2), ("Js76pyw4UDk", 3), ("7jRvxkYuYvk", 2))
 

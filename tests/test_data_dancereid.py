@@ -1,4 +1,5 @@
-"""Loading DanceReID as its gen_DanceReID.py writes it (spec 6.3): flat, --split-folder and -h5."""
+"""Loading DanceReID as its gen_DanceReID.py writes it (docs/original-system.md §6.3): flat,
+--split-folder and -h5."""
 import json
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def test_h5_keys_with_extension_and_folder_files_alongside(tmp_path):
 
 
 def test_released_split_shape(tmp_path):
-    """The released split: trainval = pids 17-87, query = gallery = 0-11, 35-39, 88-99 (spec 6.3)."""
+    """The released split: trainval = pids 17-87, query = gallery = 0-11, 35-39, 88-99
+    (docs/original-system.md §6.3)."""
     ids_per_video = [5, 7, 5, 3, 3, 5, 3, 4, 5, 3, 5, 5, 7, 7, 4, 8, 4, 5, 4, 5, 3]  # 21 videos, 100 ids
     root = make_dancereid(tmp_path / "DanceReID", videos=[(f"v{i:02d}", n) for i, n in enumerate(ids_per_video)],
                           frames=(0,), test_videos=(), poses=False, splits_name="split.json")

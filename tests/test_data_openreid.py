@@ -1,4 +1,5 @@
-"""Loading the open-reid layout (spec 6.1) with FD-GAN poses (6.2) and streid's official lists."""
+"""Loading the open-reid layout (docs/original-system.md §6.1) with FD-GAN poses (§6.2) and
+streid's official lists."""
 import json
 from pathlib import Path
 

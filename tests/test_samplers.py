@@ -57,7 +57,7 @@ def temporal_rank(records: list[Record], order: np.ndarray) -> np.ndarray:
 
 
 def window(n: int) -> int:
-    # spec 4: skip = skip_frame, or (n - 1) // 5 when n < 2 * skip_frame + 1
+    # docs/original-system.md §4: skip = skip_frame, or (n - 1) // 5 when n < 2 * skip_frame + 1
     return (n - 1) // 5 if n - 1 < 2 * SKIP else SKIP
 
 

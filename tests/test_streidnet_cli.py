@@ -57,7 +57,7 @@ def test_defaults_are_the_original_train_py_defaults():
     args = build_parser().parse_args(["train"])
     cfg = run_config(args)
     m, d = cfg.model, cfg.display
-    # spec 1.2 table
+    # docs/original-system.md §1.2, the table
     assert (m.stage, cfg.dataset, cfg.checkpoints, cfg.name) == (0, "DanceReID", "./checkpoints/", "my_session")
     assert (m.arch, m.norm, m.drop, m.connect_layers, m.fuse_mode, m.pose_feature_size) == ("resnet50", "batch", 0.2, 0, "cat", 128)
     assert (args.noise_feature_size, cfg.pose_aug, cfg.batch_size, cfg.workers, m.width, m.height) == (256, "no", 16, 4, 128, 256)

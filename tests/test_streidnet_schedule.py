@@ -27,7 +27,7 @@ def test_lr_factor_against_hand_computed_tables():
     release = [lr_factor(e, 3, 3, zero_last_epoch=True) for e in range(1, 7)]
     assert corrected == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
     assert release == pytest.approx([1, 1, 0.75, 0.5, 0.25, 0.0])
-    # the paper's 50 + 50: release trains epoch 50 at 50/51 and epoch 100 at 0 (spec 3.5);
+    # the paper's 50 + 50: release trains epoch 50 at 50/51 and epoch 100 at 0 (docs/original-system.md §3.5);
     # corrected keeps 50 full epochs and ends at 1/51
     assert lr_factor(50, 50, 50, zero_last_epoch=True) == pytest.approx(50 / 51)
     assert lr_factor(100, 50, 50, zero_last_epoch=True) == 0.0

@@ -43,7 +43,7 @@ def _config(argv):
 
 def test_defaults_are_those_of_the_original_baseline_py():
     c = _config(["baseline"])
-    # spec 1.1, column "default"
+    # docs/original-system.md §1.1, column "default"
     assert (c.dataset, c.batch_size, c.workers, c.split, c.height, c.width) == ("DanceReID", 256, 4, 0, None, None)
     assert (c.combine_trainval, c.np_ratio, c.inst_mode, c.arch, c.emb_type) == (False, 3, False, "resnet50", "Single")
     assert (c.soft_margin, c.margin, c.lambda_tri, c.lambda_cla) == (False, 4, 1.0, 1.0)

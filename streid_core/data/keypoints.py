@@ -24,7 +24,7 @@ class KeypointConvention:
     names: tuple[str, ...]
     file_order: str  # "xy" or "rowcol": coordinate order on each line of a pose file
     flip_pairs: tuple[tuple[int, int], ...]  # left/right joints swapped by a horizontal flip
-    # Skeleton-mask limbs (spec 5.3): thin limbs are drawn 20 px wide, thick (torso, neck) 30 px.
+    # Skeleton-mask limbs (docs/original-system.md §5.3): thin limbs are drawn 20 px wide, thick (torso, neck) 30 px.
     thin_limbs: tuple[tuple[int, int], ...]
     thick_limbs: tuple[tuple[int, int], ...]
     head: int  # the joint drawn with the larger circle

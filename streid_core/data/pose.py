@@ -1,5 +1,5 @@
 """Keypoints -> the pose inputs of ST-ReIDNet: Gaussian heat-maps (one channel per joint) and the
-binary skeleton mask that up-weights the reconstruction loss (spec 5.2, 5.3).
+binary skeleton mask that up-weights the reconstruction loss (docs/original-system.md §5.2, §5.3).
 
 Keypoints arrive as (K, 2) float arrays of (x, y) canvas coordinates with NaN for a missing
 joint. Like the original loader, a joint sits on the integer pixel (floor(y), floor(x)); a joint
@@ -62,7 +62,8 @@ def snap_to_canvas(keypoints: np.ndarray, height: int, width: int) -> np.ndarray
 
 def keypoints_to_canvas(keypoints: np.ndarray, image_size: tuple[int, int], height: int, width: int) -> np.ndarray:
     """Scale (x, y) from an image of `image_size` = (width, height) to a height x width canvas:
-    x * width / image_width, y * height / image_height, then truncate (spec 5.1)."""
+    x * width / image_width, y * height / image_height, then truncate (docs/original-system.md
+    §5.1)."""
     src_w, src_h = image_size
     kps = np.asarray(keypoints, dtype=np.float64) * np.array([width / src_w, height / src_h])
     return snap_to_canvas(kps, height, width)

@@ -4,7 +4,7 @@ A dataset names its protocol (`LoadedDataset.protocol`), and some protocols cons
 (DanceReID's needs query = gallery), so the definitions live with the data; the scoring that
 follows them is `evaluation.protocols`.
 
-ST-ReIDNet evaluates with open-reid (spec section 7): mAP through sklearn's
+ST-ReIDNet evaluates with open-reid (docs/original-system.md §7): mAP through sklearn's
 `average_precision_score` on the junk-removed ranking, and a CMC controlled by three flags:
 
     separate_camera_set  drop every gallery item from the query's camera (not only the

@@ -1,4 +1,4 @@
-"""Which images go into each training batch (spec 4).
+"""Which images go into each training batch (docs/original-system.md §4).
 
 - `PKBatchSampler`: identity-balanced batches of P identities x K images.
 - `RandomTripletSampler`: the original `RandomTripletSampler` without videos: one triplet per
@@ -85,7 +85,7 @@ def temporal_order(records: Sequence[Record]) -> np.ndarray:
 def release_order(records: Sequence[Record], labels: Mapping[int, int]) -> np.ndarray:
     """The release's order: np.argsort (default quicksort, not stable) of the relabelled pids
     written as strings, as `np.asarray(data_source)[:, 1]` holds them. It groups identities but
-    scrambles time inside each group (spec 4, quirk 1)."""
+    scrambles time inside each group (docs/original-system.md §4, quirk 1)."""
     return np.argsort(np.array([str(labels[r.pid]) for r in records]))
 
 

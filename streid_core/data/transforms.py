@@ -1,4 +1,4 @@
-"""Image transforms that move the keypoints with the pixels (spec 1.1, 1.2, 5.4).
+"""Image transforms that move the keypoints with the pixels (docs/original-system.md §1.1, §1.2, §5.4).
 
 Each geometric transform takes a PIL image and its keypoints ((K, 2) x, y in that image's
 pixels, NaN missing; or None) and returns both transformed. Every random draw comes from the
@@ -36,7 +36,8 @@ def _move_keypoints(keypoints: np.ndarray | None, x0: float, y0: float, sx: floa
 
 
 def resize(image: Image.Image, keypoints: np.ndarray | None, height: int, width: int) -> tuple[Image.Image, np.ndarray | None]:
-    """Bilinear resize to height x width; keypoints scale by width / w and height / h (spec 5.1)."""
+    """Bilinear resize to height x width; keypoints scale by width / w and height / h
+    (docs/original-system.md §5.1)."""
     w, h = image.size
     if (w, h) != (width, height):
         image = image.resize((width, height), Image.BILINEAR)

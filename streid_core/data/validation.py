@@ -14,7 +14,7 @@ What is checked (`check_run_data`):
   split   no identity is in both trainval and the test set (the test numbers would be measured on
           trained identities); query and gallery list no image twice (a duplicated query
           identity changes R1); every query identity has a gallery image of itself from another
-          camera (same-pid same-camera images are junk under every protocol, spec 7), for the
+          camera (same-pid same-camera images are junk under every protocol, docs/original-system.md §7), for the
           test set and for the held-out validation identities; protocols that need query =
           gallery (DanceReID) get it.
 

@@ -73,7 +73,7 @@ def color_distances(query: Sequence[Record], gallery: Sequence[Record],
 def rank_by_color(query: Sequence[Record], gallery: Sequence[Record], protocol: str = "dancereid",
                   hist: ColorHistogram = ColorHistogram(), seed: int = 0):
     """Rank the gallery for every query by colour descriptor distance and evaluate under
-    `protocol` (spec section 7). Returns the RankResult (`.rank1`, `.mAP`, `.cmc`)."""
+    `protocol` (docs/original-system.md §7). Returns the RankResult (`.rank1`, `.mAP`, `.cmc`)."""
     return evaluate_protocol(
         color_distances(query, gallery, hist),
         np.array([r.pid for r in query]), np.array([r.pid for r in gallery]),

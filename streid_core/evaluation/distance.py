@@ -1,6 +1,6 @@
 """Features in, metrics out: query-chunked distances so memory stays bounded.
 
-The distance of the original system (spec section 7) is the squared Euclidean distance
+The distance of the original system (docs/original-system.md §7) is the squared Euclidean distance
 ||q||^2 + ||g||^2 - 2 q.g of the raw features, no normalisation, computed in the features'
 precision (float32 for network features). "euclidean" is its square root and "cosine" is
 1 - cosine similarity. The full (num_query, num_gallery) matrix is never built: each chunk

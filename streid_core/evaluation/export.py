@@ -1,6 +1,6 @@
 """Export the inference encoder for deployment: ONNX (dynamic batch) and TorchScript.
 
-What is exported is the encoder's eval-mode forward (spec 2.6): a float32 batch
+What is exported is the encoder's eval-mode forward (docs/original-system.md §2.6): a float32 batch
 (N, 3, H, W), RGB, resized to the training size and ImageNet-normalised, goes in; the (N, D)
 descriptor comes out. Nothing of the generator or discriminators is needed. The ONNX file
 carries the input size and the normalisation in its metadata, so a consumer can prepare

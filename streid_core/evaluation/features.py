@@ -1,6 +1,6 @@
 """Descriptors of images by a trained encoder (`pipeline.evaluate_reid` turns them into metrics).
 
-The original evaluation (spec 7): each image of query ∪ gallery is embedded once, at the test
+The original evaluation (docs/original-system.md §7): each image of query ∪ gallery is embedded once, at the test
 transform (resize, ImageNet normalisation), by the encoder in eval mode; no flip. streid adds
 optional bf16 autocast and flip averaging (the mean of the image's and its mirror's
 descriptors), both off by default so published numbers are reproduced.

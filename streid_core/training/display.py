@@ -1,4 +1,4 @@
-"""Live training display of ST-ReIDNet (train.py's --display-* flags, spec §9).
+"""Live training display of ST-ReIDNet (train.py's --display-* flags, docs/original-system.md §9).
 
 Every --display-freq samples (triplets, as the original counts them) while --display-id > 0:
 - the 2x5 panel of the last batch (anchor, its pose, its mask, its self-reconstruction, the

@@ -1,5 +1,5 @@
-"""The DanceReID layout written by the dataset's `gen_DanceReID.py` (spec 6.3), in its three
-variants: flat, `--split-folder` and `-h5`.
+"""The DanceReID layout written by the dataset's `gen_DanceReID.py` (docs/original-system.md
+§6.3), in its three variants: flat, `--split-folder` and `-h5`.
 
     <root>/images/NNNN_FFFFFF.jpg    NNNN = global pid, FFFFFF = frame index in its video
     <root>/poses/NNNN_FFFFFF.txt     17 COCO keypoints, one "x y" line each

@@ -5,7 +5,7 @@ Raw layout: `bounding_box_train/`, `bounding_box_test/` and `query/`, with names
     Market-1501     PPPP_cCsS_FFFFFF_BB.jpg   (pid, camera 1-6, sequence, frame, box)
     DukeMTMC-reID   PPPP_cC_fFFFFFFF.jpg      (pid, camera 1-8, frame)
 
-What the conversion does, as open-reid's own converters do (spec 6.1):
+What the conversion does, as open-reid's own converters do (docs/original-system.md §6.1):
   - images are renamed `{pid:08d}_{cam:02d}_{idx:04d}.jpg` with 0-based cameras, registered in the
     order train, test, query (sorted names within each folder);
   - pid -1 ("junk") images are dropped; Market's pid 0000 distractors are kept in the gallery;

@@ -1,5 +1,5 @@
-"""The open-reid layout (spec 6.1), FD-GAN's pose files on top of it (spec 6.2), and the few
-files streid adds to it.
+"""The open-reid layout (docs/original-system.md §6.1), FD-GAN's pose files on top of it
+(§6.2), and the few files streid adds to it.
 
     <root>/images/{pid:08d}_{cam:02d}_{idx:04d}.jpg   cameras 0-based, idx counts per (pid, cam)
     <root>/meta.json     {"name", "shot": "multiple", "num_cameras", "identities": [pid][cam] -> [names]}

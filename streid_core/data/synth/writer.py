@@ -1,4 +1,4 @@
-"""Render a planned dataset and write it in the DanceReID layout (spec 6.3):
+"""Render a planned dataset and write it in the DanceReID layout (docs/original-system.md §6.3):
 
     images/NNNN_FFFFFF.jpg   global pid, raw frame number
     poses/NNNN_FFFFFF.txt    17 COCO "x y" lines, "-1 -1" for a missing joint
