@@ -9,8 +9,9 @@ from matplotlib.figure import Figure
 from _make_datasets import write_jpeg
 from streid_core.data.records import Record
 from streid_core.errors import StreidError
+from streid_core.viz.figures import save_figure
 from streid_core.viz.ranked import (FRAME_COLORS, JUNK, MATCH, WRONG, failure_cases, first_match_ranks, rank_gallery,
-                                    ranked_list_figure, save_figure)
+                                    ranked_list_figure)
 
 # gallery (pid, camid) and the query's distances to it; the query is pid 1, camera 0.
 GALLERY = [(1, 0), (2, 1), (1, 1), (3, 0), (1, 1)]

@@ -4,7 +4,7 @@ import pytest
 
 from streid_core.evaluation.pose_probes import (neighbour_agreement, normalise_poses, pose_clusters, pose_descriptors,
                                                pose_invariance_probe, pose_linear_probe)
-from streid_core.reporting.embedding_plot import embed_2d, embedding_figure
+from streid_core.viz.embedding import embed_2d, embedding_figure
 
 
 def _skeleton(arms_up: bool, shift=(0.0, 0.0), scale=1.0, rng=None):

@@ -10,15 +10,14 @@ from streid_core.evaluation.color_baseline import rank_by_color
 from streid_core.data.synth import generate
 from streid_core.evaluation.distance import evaluate_features
 from streid_core.evaluation.features import extract_features
-from streid_core.reporting.cmc_plot import chance_cmc, cmc_figure
 from streid_core.reporting.color_report import color_baseline
 from streid_core.reporting.evaluation_report import (default_protocols, evaluate_checkpoints, sample_valid_queries,
                                                      subsample, worst_failures)
 from streid_core.reporting.notebook_data import SYNTH_PRESETS, ensure_dataset
 from streid_core.reporting.notebook_output import markdown_table, show_figure
-from streid_core.reporting.ranked_grid import ranked_grid_figure
 from streid_core.models.loading import load_encoder
-from streid_core.viz.ranked import first_match_ranks
+from streid_core.viz.cmc import chance_cmc, cmc_figure
+from streid_core.viz.ranked import first_match_ranks, ranked_grid_figure
 
 
 @pytest.fixture(scope="module")

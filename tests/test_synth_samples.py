@@ -10,7 +10,8 @@ from PIL import Image
 from _make_synth import TINY
 from streid_core.data.dataset import load_dataset
 from streid_core.data.synth import generate
-from streid_core.viz.samples import choose_samples, sample_grid, save_sample_grid
+from streid_core.viz.figures import save_figure
+from streid_core.viz.samples import choose_samples, sample_grid
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_grid_draws_crops_with_skeletons_and_saves_png(records, tmp_path):
     assert all(any(isinstance(c, LineCollection) and len(c.get_segments()) for c in ax.collections) for ax in cells)
     bare = sample_grid(records, None, n_ids=2, n_per_id=2)
     assert all(not ax.collections for ax in bare.axes if ax.images)
-    save_sample_grid(fig, tmp_path / "out" / "samples.png", dpi=60)
+    save_figure(fig, tmp_path / "out" / "samples.png", dpi=60)
     with Image.open(tmp_path / "out" / "samples.png") as im:
         assert im.format == "PNG" and im.size[0] > 200
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["samples.png"]  # no temp file left

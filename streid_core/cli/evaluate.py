@@ -158,7 +158,8 @@ def _write_ranked_lists(args: argparse.Namespace, evaluation, folder: Path) -> i
     import numpy as np
 
     from ..atomic import atomic_directory
-    from ..viz.ranked import failure_cases, first_match_ranks, ranked_list_figure, save_figure
+    from ..viz.figures import save_figure
+    from ..viz.ranked import failure_cases, first_match_ranks, ranked_list_figure
 
     query, gallery, distances = evaluation.query, evaluation.gallery, evaluation.distances
     q_pids, g_pids, q_cams, g_cams = evaluation.labels()

@@ -56,7 +56,8 @@ def write_report(root: Path, report_dir: Path, seconds: float, workers: int) -> 
     from ..atomic import write_json
     from ..evaluation.color_baseline import rank_by_color
     from ..data.dataset import load_dataset
-    from ..viz.samples import sample_grid, save_sample_grid
+    from ..viz.figures import save_figure
+    from ..viz.samples import sample_grid
 
     ds = load_dataset(root)
     synth_meta = json.loads((root / "synth.json").read_text(encoding="utf-8"))
@@ -86,7 +87,7 @@ def write_report(root: Path, report_dir: Path, seconds: float, workers: int) -> 
     report_dir.mkdir(parents=True, exist_ok=True)
     fig = sample_grid(ds.query + ds.trainval, ds.keypoints, n_per_id=10, pids=showcase_pids(synth_meta),
                       title="SynthDance test identities over time: one video's dancers, then outfit twins from other videos")
-    save_sample_grid(fig, report_dir / "samples.png")
+    save_figure(fig, report_dir / "samples.png")
     write_json(report_dir / "summary.json", summary)
     return summary
 

@@ -1,5 +1,5 @@
 """Does a re-ID feature encode pose? Pose clusters of the test skeletons, and two probes that
-measure how much of them a feature carries (`reporting.embedding_plot` draws the map).
+measure how much of them a feature carries (`viz.embedding` draws the map).
 
 Pose clusters: k-means on normalised keypoints (each skeleton centred on the mean of its
 present joints and scaled to unit RMS radius, so position and size in the crop do not count;

@@ -12,10 +12,10 @@ tensorboard_logs   scalars and images read back from a run's TensorBoard events
 dataset_stats      split sizes, identities per video, keypoint completeness (notebook 01)
 dataset_figures    figures of those, and ST-ReIDNet's pose inputs
 color_report       the colour-histogram baseline with its distance matrix
-cmc_plot           CMC curves of several models on one plot
 evaluation_report  several checkpoints x protocols x AP conventions from cached features (05)
-ranked_grid        several ranked lists in one figure
-embedding_plot     2-D feature maps by identity and pose cluster (the probes: evaluation.pose_probes)
 notebook_data      datasets generated on first use
 notebook_output    figures and tables shown in a notebook (and saved)
+
+Figures that only draw what they are given (CMC curves, ranked lists, feature maps) are in
+streid_core.viz.
 """

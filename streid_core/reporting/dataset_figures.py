@@ -1,7 +1,8 @@
 """Figures of notebook 01: what a dataset holds (split sizes, identities per video, images per
 identity), how complete its poses are, and the pose inputs ST-ReIDNet actually sees (heat-maps
 and skeleton masks at the training size). All return matplotlib Figures (shown inline in a
-notebook; `viz.ranked.save_figure` writes them as PNG)."""
+notebook; `viz.figures.save_figure` writes them as PNG). They stay beside `dataset_stats`, whose
+numbers they draw, because viz sits below reporting."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..atomic import atomic_file
 from ..data.images import load_image
 from ..data.keypoints import KeypointConvention, convention, load_keypoints
 from ..data.pose import keypoints_to_canvas
 from ..data.records import Record
 from ..data.transforms import resize
 from ..errors import StreidError
+from ..viz.figures import save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -155,14 +155,6 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(fig: "Figure", path: str | os.PathLike) -> Path:
-    """Write a matplotlib figure as PNG, atomically."""
-    path = Path(path)
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=100, bbox_inches="tight")
-    return path
-
-
 def transfer_figure(source: PoseSample, pose: np.ndarray, generated: Image.Image, conv: KeypointConvention,
                     title: str) -> "Figure":
     """Three panels: the source person, the target pose, the generated image (canvas pixels)."""
@@ -227,7 +219,7 @@ def render_gallery(renderer: Renderer, sources: Sequence[PoseSample], targets: S
             axes[s + 1, t + 1].imshow(np.asarray(enlarge(Image.fromarray(images[s, t]))))
     if title:
         fig.suptitle(textwrap.fill(title, 15 * (len(targets) + 1)), fontsize=8)
-    return Gallery(save_figure(fig, path), sources, targets, images, seconds)
+    return Gallery(save_figure(fig, path, dpi=100, tight=True), sources, targets, images, seconds)
 
 
 def _mean_pairwise_difference(stack: np.ndarray) -> float:
@@ -394,7 +386,7 @@ class PoseExplorer:
         title = f"{self.source.label}  in the pose of  {self.target.label}{' (edited)' if edited else ''}"
         name = f"04_transfer_{self.source.stem}_to_{self.target.stem}{'_edited' if edited else ''}.png"
         return save_figure(transfer_figure(self.source, self.pose, self.generated, self.conv, title),
-                           self.output_dir / name)
+                           self.output_dir / name, dpi=100, tight=True)
 
     def _save_clicked(self) -> None:
         import html

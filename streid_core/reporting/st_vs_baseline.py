@@ -353,7 +353,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     from ..data.dataset import load_dataset, resolve_dataset_dir
     from ..data.keypoints import convention
     from ..evaluation.pose_probes import pose_clusters, records_keypoints
-    from .pose_explorer import save_figure
+    from ..viz.figures import save_figure
 
     if not seeds:
         raise StreidError("--seeds: give at least one seed")
@@ -388,7 +388,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     write_json(out / "results.json", comparison.as_dict())
     with atomic_file(out / "table.md", "w") as handle:
         handle.write(render_markdown(comparison))
-    save_figure(comparison_figure(comparison), out / "comparison.png")
+    save_figure(comparison_figure(comparison), out / "comparison.png", dpi=100, tight=True)
     if gallery:
         generated_gallery(out / f"seed{seeds[0]}" / "st-reidnet" / "checkpoint.pth.tar", ds, out / "generated.png")
     return comparison

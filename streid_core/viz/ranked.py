@@ -1,5 +1,7 @@
 """Ranked-list figures: a query and its nearest gallery images, each framed by whether it is
 the right person. The quickest way to see *how* a model fails (pose? colour? a neighbour?).
+`ranked_list_figure` shows one query in detail (distances, file names, junk if asked);
+`ranked_grid_figure` lays several queries' rankings out together for a report page.
 
 Frames: green = same identity (a correct match), red = another identity, grey = junk (same
 identity AND same camera, which the metrics remove from the ranking; on DanceReID that is the
@@ -7,19 +9,17 @@ query itself). Junk is skipped by default, as the metrics do; `show_junk=True` s
 place without giving it a rank. Ties in distance are broken by gallery order.
 
     fig = ranked_list_figure(query_record, gallery_records, distances_of_that_query, top_k=10)
-    save_figure(fig, "reports/ranked/q0001.png")
+    save_figure(fig, "reports/ranked/q0001.png")                     # viz.figures
     worst = failure_cases(distmat, q_pids, g_pids, q_camids, g_camids)  # rank-1 misses, worst first
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
 from ..data.images import H5_SEPARATOR
 from ..data.records import Record
 from ..errors import StreidError
@@ -27,6 +27,14 @@ from ..errors import StreidError
 MATCH, WRONG, JUNK = "match", "wrong", "junk"
 FRAME_COLORS = {MATCH: "#2ca02c", WRONG: "#d62728", JUNK: "#9a9a9a"}
 QUERY_COLOR = "#1f4e9c"
+
+# A (Q, G) distance matrix, or a function (start, stop) -> its rows start..stop, such as
+# `evaluation.distance.PairwiseDistance`, so that no full matrix is needed.
+DistanceRows = np.ndarray | Callable[[int, int], np.ndarray]
+
+
+def _row_reader(distances: DistanceRows) -> Callable[[int, int], np.ndarray]:
+    return distances if callable(distances) else (lambda start, stop: np.asarray(distances)[start:stop])
 
 
 @dataclass(frozen=True)
@@ -71,16 +79,17 @@ def _label(record: Record) -> str:
 
 
 def _show(ax, record: Record, color: str, linewidth: float, height: int, width: int) -> None:
+    """The record's image at height x width in a frame of `color`."""
     from ..data.images import load_image
 
     image = load_image(record.path).resize((width, height))
     ax.imshow(np.asarray(image))
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.set_frame_on(True)
     for spine in ax.spines.values():
         spine.set_edgecolor(color)
         spine.set_linewidth(linewidth)
-    ax.set_xlabel(_label(record), fontsize=5.5, labelpad=2)
 
 
 def ranked_list_figure(query: Record, gallery: Sequence[Record], distances: np.ndarray, top_k: int = 10,
@@ -100,9 +109,11 @@ def ranked_list_figure(query: Record, gallery: Sequence[Record], distances: np.n
     fig = Figure(figsize=(cell_inches * n_cols, image_height + top + bottom))
     axes = fig.subplots(1, n_cols, squeeze=False)[0]
     _show(axes[0], query, QUERY_COLOR, 4.0, height, width)
+    axes[0].set_xlabel(_label(query), fontsize=5.5, labelpad=2)
     axes[0].set_title(f"query\nid {query.pid} cam {query.camid}", fontsize=6.5, pad=3)
     for ax, entry in zip(axes[1:], entries):
         _show(ax, entry.record, FRAME_COLORS[entry.judgement], 3.0, height, width)
+        ax.set_xlabel(_label(entry.record), fontsize=5.5, labelpad=2)
         head = "junk" if entry.rank is None else f"#{entry.rank}"
         ax.set_title(f"{head}  id {entry.record.pid}\nd={entry.distance:.3g}", fontsize=6.5, pad=3)
     if not entries:
@@ -115,14 +126,35 @@ def ranked_list_figure(query: Record, gallery: Sequence[Record], distances: np.n
     return fig
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Write a Figure as PNG through a temporary file renamed into place."""
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi)
-    return Path(path)
+def ranked_grid_figure(query_indices: Sequence[int], query: Sequence[Record], gallery: Sequence[Record],
+                       distances: DistanceRows, top_k: int = 8, title: str | None = None, height: int = 128,
+                       width: int = 64, cell_inches: float = 0.8):
+    """A Figure with one row per query index: the query, then its `top_k` nearest non-junk gallery
+    images (green = same identity, red = another identity), each titled with its rank."""
+    from matplotlib.figure import Figure
 
-
-DistanceRows = np.ndarray | Callable[[int, int], np.ndarray]
+    rows = max(len(query_indices), 1)
+    row_inches = cell_inches * height / width + 0.35
+    fig = Figure(figsize=(cell_inches * (top_k + 1) + 0.2, row_inches * rows + (0.35 if title else 0.1)))
+    axes = fig.subplots(rows, top_k + 1, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    read_rows = _row_reader(distances)
+    for row, q in enumerate(query_indices):
+        record = query[q]
+        _show(axes[row, 0], record, QUERY_COLOR, 2.5, height, width)
+        axes[row, 0].set_title(f"query id {record.pid}", fontsize=6, pad=2)
+        ranking = rank_gallery(np.asarray(read_rows(q, q + 1))[0], record, gallery, top_k)
+        for ax, entry in zip(axes[row, 1:], ranking):
+            _show(ax, entry.record, FRAME_COLORS[entry.judgement], 2.5, height, width)
+            ax.set_title(f"#{entry.rank} id {entry.record.pid}", fontsize=6, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.35 if title else 0.1) / fig.get_figheight(),
+                        wspace=0.08, hspace=0.3)
+    return fig
 
 
 def first_match_ranks(distances: DistanceRows, q_pids, g_pids, q_camids, g_camids,
@@ -130,12 +162,11 @@ def first_match_ranks(distances: DistanceRows, q_pids, g_pids, q_camids, g_camid
     """For every query, the 1-based rank of its first correct match with junk removed and ties
     broken by gallery order (what `ranked_list_figure` shows); 0 for a query with no match.
 
-    `distances` is the (Q, G) matrix or a function (start, stop) -> rows start..stop of it,
-    such as `evaluation.distance.PairwiseDistance`, so no full matrix is needed.
+    `distances`: the (Q, G) matrix or a row function (DistanceRows).
     """
     q_pids, g_pids = np.asarray(q_pids), np.asarray(g_pids)
     q_camids, g_camids = np.asarray(q_camids), np.asarray(g_camids)
-    rows = distances if callable(distances) else (lambda s, e: np.asarray(distances)[s:e])
+    rows = _row_reader(distances)
     out = np.zeros(len(q_pids), dtype=np.int64)
     columns = np.arange(len(g_pids))
     for start in range(0, len(q_pids), rows_per_chunk):

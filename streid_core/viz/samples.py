@@ -8,7 +8,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ..atomic import atomic_file
 from ..data.keypoints import KeypointConvention, convention, load_keypoints
 from ..data.records import Record
 
@@ -86,9 +85,3 @@ def sample_grid(records: Sequence[Record], keypoints_convention: KeypointConvent
         fig.suptitle(title, fontsize=8)
     fig.subplots_adjust(left=0.08, right=0.995, bottom=0.005, top=0.96 if title else 0.985, wspace=0.04, hspace=0.12)
     return fig
-
-
-def save_sample_grid(fig, path: str | os.PathLike, dpi: int = 150) -> None:
-    """Write a figure from `sample_grid` as PNG, atomically."""
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi)
