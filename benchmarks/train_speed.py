@@ -167,7 +167,8 @@ def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant
                    run: RunContext) -> Row:
     """One timed ST-ReIDNet row on this process (one rank of `run.dist` when distributed)."""
     from streid_core.data.samplers import SparseTemporalTripletSampler
-    from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+    from streid_core.training.streidnet import StreidNetTask
+    from streid_core.training.streidnet_config import StreidNetConfig
 
     settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
     config = StreidNetConfig(

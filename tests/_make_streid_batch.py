@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from streid_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from streid_core.training.streidnet import StreidNetConfig
+from streid_core.training.streidnet_config import StreidNetConfig
 
 HEIGHT, WIDTH = 64, 32
 NUM_JOINTS = 17

@@ -12,7 +12,7 @@ from _make_streid_batch import HEIGHT, NUM_JOINTS, WIDTH, tiny_config
 from streid_core.data.pose import pose_maps
 from streid_core.models.loading import FORMAT, VERSION
 from streid_core.training.checkpoint import save_checkpoint
-from streid_core.training.streidnet import StreidNetTask, encoder_config
+from streid_core.training.streidnet import StreidNetTask
 
 
 def _calibrate_generator_batchnorm(generator: torch.nn.Module, feature_dim: int, seed: int) -> None:
@@ -40,5 +40,5 @@ def make_transfer_checkpoint(path: Path, seed: int = 0) -> Path:
     _calibrate_generator_batchnorm(task.generator, task.encoder.feature_dim, seed)
     save_checkpoint(path, {"format": FORMAT, "version": VERSION, "epoch": 1, "task": task.state_dict(),
                            "encoder": task.encoder.state_dict(),
-                           "encoder_config": encoder_config(task.config).as_dict()})
+                           "encoder_config": task.architecture.encoder_config().as_dict()})
     return path

@@ -16,7 +16,7 @@ import sys
 from streid_core.cli import build_parser
 from streid_core.errors import StreidError
 from streid_core.training.hooks import TrainingHook
-from streid_core.training.streidnet import train_streidnet
+from streid_core.training.streidnet_run import train_streidnet
 
 
 class Stop(Exception):

@@ -11,7 +11,8 @@ from _make_streid_batch import normalise, one_thread
 from streid_core.data.keypoints import convention
 from streid_core.data.pose import pose_maps, skeleton_mask
 from streid_core.models.reid import ReIDEncoder
-from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+from streid_core.training.streidnet import StreidNetTask
+from streid_core.training.streidnet_config import StreidNetConfig
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 

@@ -79,7 +79,7 @@ def test_damaged_or_crafted_checkpoint_is_one_line_naming_it(tmp_path, capsys, c
 
 def test_every_torch_file_reader_names_an_empty_file(tmp_path):
     from streid_core.models.reid import ResNetTrunk, load_resnet_weights
-    from streid_core.training.streidnet import read_network_state
+    from streid_core.models.loading import read_network_state
 
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -239,7 +239,8 @@ def test_train_numbers_out_of_range_are_refused_before_any_work(tmp_path, capsys
 
 
 def test_streidnet_config_validates_for_api_users():
-    from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+    from streid_core.training.streidnet import StreidNetTask
+    from streid_core.training.streidnet_config import StreidNetConfig
 
     with pytest.raises(StreidError, match="--lr nan"):
         StreidNetTask(StreidNetConfig(num_classes=4, arch="resnet18", height=64, width=32, lr=float("nan")))

@@ -14,19 +14,12 @@ LAYERS = [
     {"models", "losses"},
     {"evaluation"},
     {"training"},
-    {"transfer", "tracking"},
+    {"tracking"},
     {"viz"},
     {"reporting"},
     {"cli", "__main__"},
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
-
-# (importing file, imported top-level name): why it may stay. Files here are being reworked by
-# their owners; this list may only shrink.
-ALLOWED = {
-    ("evaluation/pose_transfer.py", "transfer"): "scores the generator through the transfer API (generator rework)",
-    ("evaluation/pose_transfer.py", "training"): "builds the generator from training.streidnet until it moves to models/",
-}
 
 
 def imports(path: Path):
@@ -59,16 +52,12 @@ def test_every_module_has_a_layer():
 
 
 def test_no_module_imports_a_higher_layer():
-    upward, used = [], set()
+    upward = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel, own = path.relative_to(PACKAGE).as_posix(), layer_of(path)
         for line, top, target in imports(path):
             if LEVEL.get(top, -1) <= LEVEL[own]:
                 continue
-            if (rel, top) in ALLOWED:
-                used.add((rel, top))
-                continue
             upward.append(f"streid_core/{rel}:{line}: {own} (layer {LEVEL[own]}) imports {target} "
                           f"(layer {LEVEL[top]})")
     assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
-    assert used == set(ALLOWED), f"no longer needed, remove from ALLOWED: {sorted(set(ALLOWED) - used)}"

@@ -21,7 +21,7 @@ from streid_core.reporting.pose_explorer import (
     pick_samples,
     render_gallery,
 )
-from streid_core.transfer import PoseTransfer
+from streid_core.models.pose_transfer import PoseTransfer
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 LEFT_WRIST = COCO17.names.index("left_wrist")

@@ -100,7 +100,7 @@ def test_streidnet_run_shows_generator_panels_live_and_again_when_reused(tmp_pat
     from streid_core.reporting.default_runs import smoke_streidnet_config
     from streid_core.reporting.live_plot import GeneratedImagesView
     from streid_core.reporting.notebook_data import SYNTH_PRESETS
-    from streid_core.training.streidnet import train_streidnet
+    from streid_core.training.streidnet_run import train_streidnet
 
     generate(tmp_path / "synthdance", SYNTH_PRESETS["smoke"])
     config = smoke_streidnet_config(tmp_path, "synthdance", tmp_path / "runs" / "streidnet")

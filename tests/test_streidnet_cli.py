@@ -71,7 +71,7 @@ def test_defaults_are_the_original_train_py_defaults():
 
 
 def test_release_compat_switches_model_and_data_quirks(tmp_path):
-    from streid_core.training.streidnet import streidnet_data
+    from streid_core.training.streidnet_run import streidnet_data
 
     make_dancereid(tmp_path / "DanceReID")
     argv = ["train", "--dataroot", str(tmp_path), "-b", "2", "--height", "64", "--width", "32", "--release-compat"]

@@ -22,7 +22,8 @@ from streid_core.errors import StreidError
 from streid_core.models.loading import load_checkpoint
 from streid_core.seeding import seed_everything
 from streid_core.training.checkpoint import CHECKPOINT_NAME
-from streid_core.training.streidnet import StreidNetConfig, StreidNetTask
+from streid_core.training.streidnet import StreidNetTask
+from streid_core.training.streidnet_config import StreidNetConfig
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
 

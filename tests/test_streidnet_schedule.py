@@ -8,13 +8,10 @@ import torch
 from _make_streid_batch import one_thread, tiny_batch, tiny_config
 from streid_core.training.hooks import TrainContext
 from streid_core.training.run_logging import RunLog
-from streid_core.training.streidnet import (
-    NetworkSnapshots,
-    ReleaseQuirks,
-    StreidNetTask,
-    lr_factor,
-    stage_learning_rates,
-)
+from streid_core.training.streidnet import StreidNetTask
+from streid_core.training.streidnet_config import ReleaseQuirks
+from streid_core.training.streidnet_run import NetworkSnapshots
+from streid_core.training.streidnet_schedule import lr_factor, stage_learning_rates
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 

@@ -7,14 +7,10 @@ import torch
 
 from _make_streid_batch import HEIGHT, NUM_JOINTS, WIDTH, normalise, one_thread, tiny_batch, tiny_config
 from streid_core.errors import StreidError
-from streid_core.training.streidnet import (
-    ReleaseQuirks,
-    StreidNetTask,
-    generated_to_unit,
-    generator_objective,
-    imagenet_to_unit,
-    pose_discriminator_pairs,
-)
+from streid_core.models.image_range import generated_to_unit, imagenet_to_unit
+from streid_core.training.streidnet import StreidNetTask
+from streid_core.training.streidnet_config import ReleaseQuirks
+from streid_core.training.streidnet_losses import generator_objective, pose_discriminator_pairs
 from streid_core.training.task import TrainingTask
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)

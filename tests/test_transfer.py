@@ -12,8 +12,8 @@ from streid_core.data.transforms import to_normalized_tensor
 from streid_core.errors import StreidError
 from streid_core.models.loading import FORMAT, VERSION
 from streid_core.training.checkpoint import save_checkpoint
-from streid_core.training.streidnet import StreidNetTask, encoder_config
-from streid_core.transfer import PoseTransfer, transfer
+from streid_core.models.pose_transfer import PoseTransfer, transfer
+from streid_core.training.streidnet import StreidNetTask
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 
@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     torch.manual_seed(0)
     task = StreidNetTask(tiny_config(drop=0.2))
     state = {"format": FORMAT, "version": VERSION, "epoch": 1, "task": task.state_dict(),
-             "encoder": task.encoder.state_dict(), "encoder_config": encoder_config(task.config).as_dict()}
+             "encoder": task.encoder.state_dict(), "encoder_config": task.architecture.encoder_config().as_dict()}
     save_checkpoint(folder / "checkpoint.pth.tar", state)
     save_checkpoint(folder / "model_best.pth.tar", {k: v for k, v in state.items() if k != "task"})
     rng = np.random.default_rng(0)

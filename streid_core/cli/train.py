@@ -170,7 +170,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_config(args: argparse.Namespace):
     """The parsed flags as a StreidNetRunConfig."""
     from ..training.display import DisplayOptions
-    from ..training.streidnet import ReleaseQuirks, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
+    from ..training.streidnet_config import ReleaseQuirks, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
 
     pretrained, pretrained_di = resolve_pretrained(args.pretrained, args.arch)
     model = StreidNetConfig(
@@ -199,7 +199,7 @@ def run_config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..training.streidnet import train_streidnet
+    from ..training.streidnet_run import train_streidnet
 
     result = train_streidnet(run_config(args))
     if not result.test:  # another rank of a torchrun run: rank 0 reports

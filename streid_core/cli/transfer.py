@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from ..atomic import atomic_file, check_output_file
     from ..errors import StreidError
-    from ..transfer import transfer
+    from ..models.pose_transfer import transfer
 
     out = Path(args.out)
     image_format = Image.registered_extensions().get(out.suffix.lower())

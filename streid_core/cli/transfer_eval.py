@@ -58,7 +58,7 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
 
     from ..data import load_dataset
     from ..evaluation.pose_transfer import evaluate_checkpoint, example_grid
-    from ..transfer import PoseTransfer
+    from ..models.pose_transfer import PoseTransfer
 
     model = PoseTransfer(checkpoint, args.device)  # a checkpoint without G fails here, before the dataset is read
     root = _dataset_root(args)

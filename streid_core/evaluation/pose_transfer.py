@@ -70,7 +70,7 @@ from ..errors import StreidError
 from .protocols import resolve_protocol
 
 if TYPE_CHECKING:
-    from ..transfer import PoseTransfer
+    from ..models.pose_transfer import PoseTransfer
 
 Draw = Callable[[Tensor, Tensor], Tensor]
 """draw(sources (N, 3, H, W) in [0, 1], pose heat-maps (N, K, H, W)) -> images (N, 3, H, W) in [0, 1]."""
@@ -308,7 +308,7 @@ class GeneratorDraw:
         return self.encoder, self.generator
 
     def from_features(self, features: Tensor, poses: Tensor) -> Tensor:
-        from ..training.streidnet import generated_to_unit
+        from ..models.image_range import generated_to_unit
 
         return generated_to_unit(self.generator(poses, features).float(), self.imagenet_targets)
 
@@ -548,13 +548,13 @@ def evaluate_checkpoint(checkpoint: "str | os.PathLike | PoseTransfer", dataset:
     """`evaluate_pose_transfer` with E and G of a `streid train` run's checkpoint.pth.tar (read as
     `PoseTransfer` reads it; a baseline run or model_best.pth.tar, without G, is a StreidError), or
     of an already loaded PoseTransfer (then `device` is the one it was loaded on)."""
-    from ..transfer import PoseTransfer
+    from ..models.pose_transfer import PoseTransfer
 
     model = checkpoint if isinstance(checkpoint, PoseTransfer) else PoseTransfer(checkpoint, device)
     if dataset.keypoints != "none" and convention(dataset.keypoints).num_joints != model.convention.num_joints:
         raise StreidError(f"{dataset.root}: keypoints in {dataset.keypoints}, but the model was trained on "
                           f"{model.convention.name}; evaluate on a dataset of its convention")
-    draw = generator_draw(model.encoder, model.generator, model.config.quirks.imagenet_targets)
+    draw = generator_draw(model.encoder, model.generator, model.config.imagenet_targets)
     return evaluate_pose_transfer(model.encoder, draw, dataset, model.image_size, pairs=pairs, seed=seed,
                                   min_pose_distance=min_pose_distance, batch_size=batch_size, device=model.device,
                                   examples=examples)

@@ -1,4 +1,4 @@
-"""The two discriminators of ST-ReIDNet (spec §2.3, §2.4).
+"""The two discriminators of ST-ReIDNet (docs/original-system.md §2.3, §2.4).
 
 Di judges a single image real/fake with a ResNet-18 (the re-ID encoder with one output logit).
 Dp is a PatchGAN judging whether an image agrees with a pose: its input is [pose maps ‖ image].

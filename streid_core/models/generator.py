@@ -1,5 +1,5 @@
-"""Pose-guided generator G (spec §2.2): encode a pose heat-map stack, fuse it with a re-ID feature,
-decode an image.
+"""Pose-guided generator G (docs/original-system.md §2.2): encode a pose heat-map stack, fuse it
+with a re-ID feature, decode an image.
 
 Same layout as FD-GAN's / ST-ReIDNet's `CustomPoseGenerator`, without the noise input (the release
 parses --noise-feature-size but builds G without noise). Spatial sizes follow the input: the pose

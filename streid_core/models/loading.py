@@ -1,6 +1,8 @@
-"""Rebuilding a trained re-ID encoder from a streid checkpoint (the file `training.checkpoint`
-writes): the checkpoint's format check, `EncoderConfig` (stored in every checkpoint) and
-`load_encoder`, what evaluation, export and tracking use.
+"""Reading trained networks back: a streid checkpoint (the file `training.checkpoint` writes) with
+its format check, `EncoderConfig` (stored in every checkpoint) and `load_encoder`, what
+evaluation, export and tracking use; and the weights of one ST-ReIDNet network from any file
+that holds them (`load_network`: a streid checkpoint, the release's `<epoch>_net_X.pth`, an
+open-reid checkpoint), what --net*-pretrain and stage 1 and 2 use.
 """
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import StreidError
+from .release_weights import from_release_names
 from .reid import ARCHS, EMB_TYPES, POOLS, ReIDEncoder
-from .torch_file import first_line, load_torch_file
+from .torch_file import first_line, load_torch_file, read_state_dict, state_dict_mismatch
 
 FORMAT = "streid-checkpoint"
 VERSION = 1
@@ -118,3 +122,38 @@ def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         raise StreidError(f"{path}: encoder weights do not match its encoder_config ({first_line(exc)}); "
                           "the file is damaged, use another checkpoint") from None
     return encoder.to(device).eval(), (config.height, config.width)
+
+
+def read_network_state(path: str | os.PathLike, role: str, flag: str) -> dict[str, torch.Tensor]:
+    """The state dict of ST-ReIDNet network `role` ("E", "G", "Di", "Dp") in `path`: a plain
+    state dict (the release's `<epoch>_net_X.pth`), an open-reid {"state_dict": ...} checkpoint,
+    or a streid checkpoint (its encoder for E, a baseline run's too, else the ST-ReIDNet task's
+    network `role`). `flag` names the option that gave the path in errors."""
+    fix = f"pass the saved net_{role} weights"
+    if not path or not os.path.isfile(path):
+        raise StreidError(f"{flag} {path or '(empty)'}: file not found; {fix}")
+
+    def streid_network(obj: Any) -> Any:
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            return obj
+        if role == "E" and isinstance(obj.get("encoder"), dict):
+            return obj["encoder"]
+        networks = (obj.get("task") or {}).get("networks") or {}
+        if role not in networks:
+            raise StreidError(f"{flag} {path}: this streid checkpoint holds no net_{role} (model_best.pth.tar keeps "
+                              f"only the encoder); pass the ST-ReIDNet run's checkpoint.pth.tar or <epoch>_net_{role}.pth")
+        return networks[role]
+
+    return read_state_dict(path, f"{flag} file", fix, unwrap=streid_network)
+
+
+def load_network(net: nn.Module, path: str | os.PathLike, role: str, flag: str) -> None:
+    """Load network `role` from `path` into `net`, accepting the release's module names; weights
+    that do not fit are a StreidError naming `flag`."""
+    state = from_release_names(read_network_state(path, role, flag), role)
+    problems = state_dict_mismatch(state, net.state_dict())
+    if problems:
+        raise StreidError(
+            f"{flag} {path}: does not fit net_{role} as configured ({problems}); "
+            "check --arch/--emb-type/--norm/--fuse-mode/--connect-layers/--pose-feature-size and the dataset")
+    net.load_state_dict(state, strict=False)

@@ -1,8 +1,8 @@
 """Re-ID encoder E: a torchvision ResNet trunk, global pooling, BN-neck and an ID (or Siamese) head.
 
-Matches ST-ReIDNet's `SingleNet` / `SiameseNet` (spec §2.1): layer4 stride set by `last_stride`,
-global *max* pooling by default, a BatchNorm1d "neck" whose bias is frozen at zero, and a bias-free
-classifier initialised N(0, 0.001). Train mode returns an `EncoderOutput`; eval mode returns only
+Matches ST-ReIDNet's `SingleNet` / `SiameseNet` (docs/original-system.md §2.1): layer4 stride set
+by `last_stride`, global *max* pooling by default, a BatchNorm1d "neck" whose bias is frozen at
+zero, and a bias-free classifier initialised N(0, 0.001). Train mode returns an `EncoderOutput`; eval mode returns only
 the descriptor, so evaluation and export code just call `model(x)`.
 
 Weights are never downloaded: `pretrained` is a path to a local torchvision ResNet state dict.
@@ -10,7 +10,6 @@ Weights are never downloaded: `pretrained` is a path to a local torchvision ResN
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
@@ -19,7 +18,7 @@ from torchvision import models as tv_models
 
 from streid_core.errors import StreidError
 
-from .torch_file import load_torch_file
+from .torch_file import read_state_dict, state_dict_mismatch
 
 _BUILDERS: dict[str, Callable[..., tv_models.ResNet]] = {
     "resnet18": tv_models.resnet18,
@@ -66,48 +65,20 @@ class ResNetTrunk(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.bn1(self.conv1(x))
-        if self.stem_relu:  # the release omits this ReLU (spec §12.8); kept as an option
+        if self.stem_relu:  # the release omits this ReLU (docs/original-system.md §12.8); kept as an option
             x = self.relu(x)
         x = self.maxpool(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    obj = load_torch_file(path, "pretrained weights file", "pass a local torchvision ResNet state dict "
-                          "(torch.save(model.state_dict(), path)) or no pretrained path")
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]  # open-reid style checkpoint {"state_dict": ...}
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise StreidError(
-            f"pretrained weights {path} are not a state dict of tensors; save them with "
-            "torch.save(model.state_dict(), path)"
-        )
-    return obj
-
-
 def load_resnet_weights(trunk: ResNetTrunk, path: str | os.PathLike, arch: str) -> None:
-    """Copy a local torchvision ResNet state dict into `trunk` (fc skipped, `module.` stripped)."""
-    path = Path(path)
-    state: dict[str, Tensor] = {}
-    for key, value in _read_state_dict(path).items():
-        while key.startswith("module."):  # DataParallel / DDP wrappers
-            key = key[len("module."):]
-        if not key.startswith("fc."):
-            state[key] = value
-    expected = trunk.state_dict()
-    # Old torchvision checkpoints carry no BN counters; BatchNorm fills them itself.
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [k for k in state if k in expected and state[k].shape != expected[k].shape]
-    problems = [
-        f"{what} {keys[:3]}"
-        for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape at", wrong_shape))
-        if keys
-    ]
+    """Copy a local torchvision ResNet state dict into `trunk` (fc skipped)."""
+    fix = "pass a local torchvision ResNet state dict (torch.save(model.state_dict(), path)) or no pretrained path"
+    state = {k: v for k, v in read_state_dict(path, "pretrained weights file", fix).items() if not k.startswith("fc.")}
+    problems = state_dict_mismatch(state, trunk.state_dict())
     if problems:
-        detail = "; ".join(problems)
         raise StreidError(
-            f"pretrained weights {path} do not fit a torchvision {arch} ({detail}); "
+            f"pretrained weights {path} do not fit a torchvision {arch} ({problems}); "
             f"pass a state dict saved from torchvision.models.{arch}"
         )
     trunk.load_state_dict(state, strict=False)

@@ -1,9 +1,11 @@
 """The one reader of torch files (checkpoints, state dicts): `weights_only=True`, and every way
 a file can be unusable (missing, a folder, empty, truncated, not a torch file, unreadable) is a
-one-line StreidError naming it."""
+one-line StreidError naming it. `read_state_dict` is the one reader of network weights (it strips
+the `module.` prefixes of wrapped networks); `state_dict_mismatch` says why weights do not fit."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,35 @@ def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
         detail = f"{type(exc).__name__}: {first_line(exc)}" if first_line(exc) else type(exc).__name__
         raise StreidError(f"{path}: cannot read {what} ({detail}); the file is damaged or not a torch "
                           f"file; {fix}") from None
+
+
+def read_state_dict(path: str | os.PathLike, what: str, fix: str,
+                    unwrap: Callable[[Any], Any] | None = None) -> dict[str, torch.Tensor]:
+    """The state dict of tensors in `path`, for every reader of network weights: `unwrap` first
+    picks it out of a container it knows, then an open-reid / original {"state_dict": ...}
+    checkpoint is opened, and every `module.` prefix of DataParallel / DistributedDataParallel
+    is stripped."""
+    obj = load_torch_file(path, what, fix)
+    if unwrap is not None:
+        obj = unwrap(obj)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise StreidError(f"{path}: {what} is not a state dict of tensors; {fix}")
+    state = {}
+    for key, value in obj.items():
+        while key.startswith("module."):
+            key = key[len("module."):]
+        state[key] = value
+    return state
+
+
+def state_dict_mismatch(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """What keeps `state` from loading into a network whose state dict is `expected` ("" when it
+    fits): missing, unexpected and wrongly shaped keys, three of each. BatchNorm counters may be
+    missing (old torchvision files carry none; BatchNorm fills them itself)."""
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    return "; ".join(f"{what} {keys[:3]}" for what, keys in
+                     (("missing", missing), ("unexpected", unexpected), ("wrong shape at", wrong)) if keys)

@@ -20,7 +20,7 @@ def smoke_baseline_config(data_dir: str | os.PathLike, dataset: str, logs_dir: s
 
 
 def smoke_streidnet_config(data_dir: str | os.PathLike, dataset: str, logs_dir: str | os.PathLike):
-    from ..training.streidnet import StreidNetConfig, StreidNetRunConfig
+    from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
     model = StreidNetConfig(num_classes=0, arch="resnet18", height=64, width=32, niter=1, niter_decay=0, lr=1e-3,
                             mask=True, soft_margin=True, emb_smooth=True, lambda_recon=10.0, lambda_d=0.1, lambda_dp=0.1,
@@ -44,7 +44,7 @@ def report_runs(runs_dir: str | os.PathLike, data_dir: str | os.PathLike, datase
 
                 run = reuse_or_train(train_baseline, smoke_baseline_config(data_dir, dataset, logs_dir))
             else:
-                from ..training.streidnet import train_streidnet
+                from ..training.streidnet_run import train_streidnet
 
                 run = reuse_or_train(train_streidnet, smoke_streidnet_config(data_dir, dataset, logs_dir))
         runs[label] = run

@@ -47,7 +47,7 @@ LEFT, RIGHT, CENTRE, SELECTED = (31, 119, 255), (255, 127, 14), (44, 160, 44), (
 
 
 class Renderer(Protocol):
-    """What the explorer needs of a pose-transfer model (streid_core.transfer.PoseTransfer)."""
+    """What the explorer needs of a pose-transfer model (streid_core.models.pose_transfer.PoseTransfer)."""
 
     @property
     def image_size(self) -> tuple[int, int]: ...  # (height, width) of the canvas
@@ -403,7 +403,7 @@ class PoseExplorer:
 def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
     """One line for the explorer's header: the file and how much training is behind it, so a
     blurry drawing from a few-iteration smoke model is not mistaken for the method's quality."""
-    from ..training.checkpoint import load_checkpoint
+    from ..models.loading import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     epochs = int(state.get("epoch", 0))
@@ -433,7 +433,8 @@ def ensure_smoke_checkpoint(checkpoint: str | os.PathLike, dataroot: str | os.Pa
     """`checkpoint` if it exists; otherwise train one epoch of `training.iterations` iterations
     with `streid train`'s function into its folder (checkpoint = CHECKPOINTS/NAME/checkpoint.pth.tar)."""
     from ..training.checkpoint import CHECKPOINT_NAME
-    from ..training.streidnet import StreidNetConfig, StreidNetRunConfig, train_streidnet
+    from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
+    from ..training.streidnet_run import train_streidnet
 
     checkpoint = Path(checkpoint)
     if checkpoint.is_file():

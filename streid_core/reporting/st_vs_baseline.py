@@ -396,7 +396,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
 
 def generated_gallery(checkpoint: Path, ds: Any, path: Path, sources: int = 4, poses: int = 5) -> Path:
     """Test people (never seen in training) redrawn by the fine-tuned generator in other test poses."""
-    from ..transfer import PoseTransfer
+    from ..models.pose_transfer import PoseTransfer
     from .pose_explorer import pick_samples, render_gallery
 
     records = [*ds.query, *ds.gallery]

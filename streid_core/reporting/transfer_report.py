@@ -33,7 +33,7 @@ from ..errors import StreidError
 if TYPE_CHECKING:
     from ..data.records import LoadedDataset
     from ..evaluation.pose_transfer import PoseTransferReport
-    from ..transfer import PoseTransfer
+    from ..models.pose_transfer import PoseTransfer
 
 CACHE_DIR = "transfer_eval"  # inside the checkpoint's run folder
 CACHE_VERSION = 1  # bump when the measurement changes: every existing entry then misses

@@ -28,10 +28,6 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_file
-# Read side (format check, encoder rebuild) lives with the models; load_checkpoint and FORMAT are
-# imported here because training/streidnet.py, transfer.py and reporting/pose_explorer.py use them
-# from this module.
-from ..models.loading import FORMAT, load_checkpoint  # noqa: F401
 
 CHECKPOINT_NAME = "checkpoint.pth.tar"  # the original's file names, so old habits still work
 BEST_NAME = "model_best.pth.tar"

@@ -1,6 +1,6 @@
 """Pose transfer with a trained ST-ReIDNet: the person of a source image, redrawn in a target pose.
 
-    from streid_core.transfer import PoseTransfer, transfer
+    from streid_core.models.pose_transfer import PoseTransfer, transfer
     image = transfer("checkpoints/my_session/checkpoint.pth.tar", "person.jpg", "pose.txt")
     model = PoseTransfer("checkpoints/my_session/checkpoint.pth.tar")   # load once ...
     frames = model.render_sequence("person.jpg", poses)                 # ... render many
@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.images import load_image
-from .data.keypoints import KeypointConvention, convention, read_keypoints
-from .data.pose import keypoints_to_canvas, pose_maps
-from .data.transforms import resize, to_normalized_tensor
-from .device import resolve_device
-from .errors import StreidError
-from .training.checkpoint import load_checkpoint
-from .training.streidnet import StreidNetConfig, build_encoder, build_generator, generated_to_unit
+from ..data.images import load_image
+from ..data.keypoints import KeypointConvention, convention, read_keypoints
+from ..data.pose import keypoints_to_canvas, pose_maps
+from ..data.transforms import resize, to_normalized_tensor
+from ..device import resolve_device
+from ..errors import StreidError
+from .loading import load_checkpoint
+from .streidnet import StreidNetArchitecture
 
 SourceImage = Union[str, os.PathLike, Image.Image]
 Keypoints = Union[np.ndarray, Sequence[Sequence[float]], str, os.PathLike]
@@ -43,11 +43,11 @@ class PoseTransfer:
             raise StreidError(
                 f"{checkpoint}: holds no ST-ReIDNet generator (model_best.pth.tar keeps only the encoder, and a "
                 "baseline run has none); pass the checkpoint.pth.tar of a `streid train` run")
-        self.config = StreidNetConfig.from_dict(task["config"])
+        self.config = StreidNetArchitecture.from_config(task["config"])
         self.device = resolve_device(device)
         self.convention = convention(self.config.keypoints)
-        self.encoder = build_encoder(self.config)
-        self.generator = build_generator(self.config, self.encoder.feature_dim)
+        self.encoder = self.config.build_encoder()
+        self.generator = self.config.build_generator(self.encoder.feature_dim)
         self.encoder.load_state_dict(networks["E"])
         self.generator.load_state_dict(networks["G"])
         self.encoder.to(self.device).eval()
@@ -92,7 +92,7 @@ class PoseTransfer:
 
     @torch.inference_mode()
     def _draw(self, feature: torch.Tensor, pose: torch.Tensor) -> Image.Image:
-        image = generated_to_unit(self.generator(pose, feature)[0].float().cpu(), self.config.quirks.imagenet_targets)
+        image = self.config.generated_to_unit(self.generator(pose, feature)[0].float().cpu())
         return Image.fromarray((image.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
 
     def render(self, source_image: SourceImage, target_keypoints: Keypoints,

@@ -1,0 +1,240 @@
+"""The configuration of ST-ReIDNet training: `StreidNetConfig` (the networks and their
+optimisation), `ReleaseQuirks` (the release's behaviours that change its numbers) and
+`StreidNetRunConfig` (a whole `streid train` run: data, loop and display around the model), with
+the checks a resume and --pretrained need before any work."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import check_output_dir
+from ..errors import StreidError
+from ..models.generator import RELEASE_NGF
+from ..models.streidnet import StreidNetArchitecture
+from .config import LoopConfig, check_rate
+from .display import DisplayOptions
+from .distributed import check_batch_split, launched_world_size
+
+STAGES = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class ReleaseQuirks:
+    """Behaviours of the released code that change its numbers (docs/original-system.md §12; the
+    § below are that document's). All off by default; `ReleaseQuirks.release()` turns all of them
+    on (--release-compat). The data-side quirks (sampler, eraser, flips) live in the data
+    pipeline's own `release_compat` options."""
+
+    double_generator_gradient: bool = False  # L_G back-propagated twice into E and G (§3.4)
+    imagenet_targets: bool = False  # targets ImageNet-normalised, G outputs tanh (§3.1)
+    stem_without_relu: bool = False  # ResNet stem without ReLU in E and Di (§2.1)
+    frozen_bn_neck: bool = False  # E's BN-neck weight in no optimiser (§2.1, §3.5)
+    zero_lr_last_epoch: bool = False  # schedule reaches 0 in the last epoch (§3.5)
+
+    @classmethod
+    def release(cls) -> "ReleaseQuirks":
+        return cls(True, True, True, True, True)
+
+
+@dataclass
+class StreidNetConfig:
+    """Everything that defines the ST-ReIDNet networks and their optimisation (train.py flags)."""
+
+    num_classes: int  # training identities (ID classifier size for emb_type Single)
+    keypoints: str = "coco17"  # pose convention: 17 channels (DanceReID) or openpose18
+    stage: int = 0
+    arch: str = "resnet50"
+    emb_type: str = "Single"
+    last_stride: int = 2
+    height: int = 256
+    width: int = 128
+    norm: str = "batch"
+    drop: float = 0.2
+    connect_layers: int = 0
+    fuse_mode: str = "cat"
+    pose_feature_size: int = 128
+    ngf: int = RELEASE_NGF  # G's base width
+    lr: float = 0.001
+    niter: int = 50
+    niter_decay: int = 50
+    lambda_d: float = 1.0
+    lambda_dp: float = 1.0
+    lambda_recon: float = 1.0
+    lambda_tri: float = 1.0
+    lambda_class: float = 1.0
+    smooth_label: bool = False
+    soft_margin: bool = False
+    margin: float = 1.0
+    mask: bool = False
+    emb_smooth: bool = False
+    pretrained: str | None = None  # local ImageNet state dict of E's arch (stage 0)
+    pretrained_di: str | None = None  # local ImageNet resnet18 state dict for Di (stages 0, 1)
+    netE_pretrain: str = ""
+    netG_pretrain: str = ""
+    netDi_pretrain: str = ""
+    netDp_pretrain: str = ""
+    quirks: ReleaseQuirks = field(default_factory=ReleaseQuirks)
+    device: str = "cpu"
+    amp: str = "off"  # "off", "bf16" (CPU or CUDA) or "fp16" (CUDA, with loss scaling)
+
+    def validate(self) -> None:
+        """Every number in range, each error naming its train.py flag."""
+        if self.stage not in STAGES:
+            raise StreidError(f"--stage {self.stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
+        for flag, value in (("--height", self.height), ("--width", self.width)):
+            if value < 32 or value % 32:
+                raise StreidError(f"{flag} {value}: must be positive and divisible by 32 (G halves the image 5 times), e.g. 256x128")
+        check_rate("--lr", self.lr, positive=True)
+        if not (math.isfinite(self.drop) and 0.0 <= self.drop < 1.0):
+            raise StreidError(f"--drop {self.drop}: a dropout probability, >= 0 and < 1")
+        if self.pose_feature_size < 1:
+            raise StreidError(f"--pose-feature-size {self.pose_feature_size}: must be >= 1")
+        if self.ngf < 1:
+            raise StreidError(f"--ngf {self.ngf}: G's base width must be >= 1 (the release's is {RELEASE_NGF})")
+        if self.niter < 0 or self.niter_decay < 0 or self.niter + self.niter_decay < 1:
+            raise StreidError(f"--niter {self.niter} --niter-decay {self.niter_decay}: need >= 0 each and at least 1 epoch in total")
+        for flag, value in (("--lambda-d", self.lambda_d), ("--lambda-dp", self.lambda_dp),
+                            ("--lambda-recon", self.lambda_recon), ("--lambda-tri", self.lambda_tri),
+                            ("--lambda-class", self.lambda_class)):
+            check_rate(flag, value)
+        if not self.soft_margin:
+            check_rate("--margin", self.margin, positive=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only, so a checkpoint holding it loads with weights_only=True."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "StreidNetConfig":
+        values = dict(values)
+        values["quirks"] = ReleaseQuirks(**values.get("quirks", {}))
+        return cls(**values)
+
+    def architecture(self) -> StreidNetArchitecture:
+        """What builds the four networks (as pose transfer reads it back from a checkpoint)."""
+        return StreidNetArchitecture.from_config(self.to_dict())
+
+
+
+
+@dataclass
+class StreidNetRunConfig:
+    """`streid train`: the original train.py's data, loop and display options around the model
+    (field names follow its flags). Defaults are the original's, except dataroot ("data", where
+    every streid command looks for datasets) and select_on ("val": hold out identities).
+    model.num_classes, model.keypoints and model.device are filled in from the dataset and the
+    machine when the run starts."""
+
+    model: StreidNetConfig
+    dataset: str = "DanceReID"
+    dataroot: str = "data"
+    checkpoints: str = "./checkpoints/"
+    name: str = "my_session"
+    batch_size: int = 16  # triplets per iteration
+    workers: int = 4
+    skip_frame: int = 20
+    inter_rate: float = 0.7
+    pose_aug: str = "no"
+    eraser: bool = False
+    release_compat: bool = False  # the data side: release sampler, eraser and flips
+    save_step: int = 20
+    eval_step: int = 5
+    print_freq: int = 10  # samples (triplets) between log lines, as the original counts
+    select_on: str = "val"
+    seed: int = 1
+    resume: str = ""
+    max_iters_per_epoch: int | None = None
+    display: DisplayOptions | None = None  # None: no live display
+    skip_validation: bool = False  # trust the data: no check of images, poses and split before the run
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch
+    transfer_eval_every: int = 0  # > 0: pose-transfer metrics every N iterations (training/transfer_metrics.py)
+    transfer_eval_pairs: int = 64
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.checkpoints) / self.name
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(
+            logs_dir=str(self.run_dir), epochs=self.model.niter + self.model.niter_decay, eval_step=self.eval_step,
+            select_on=self.select_on, seed=self.seed, device=self.model.device, amp=self.model.amp,
+            workers=self.workers, max_iters_per_epoch=self.max_iters_per_epoch,
+            print_freq=max(1, round(self.print_freq / max(1, self.batch_size))), resume=self.resume)
+
+    def validate(self) -> None:
+        self.model.validate()
+        if self.workers < 0:
+            raise StreidError(f"-j/--workers {self.workers}: must be >= 0")
+        if self.skip_frame < 0:
+            raise StreidError(f"--skip-frame {self.skip_frame}: must be >= 0")
+        if self.eval_step < 1:
+            raise StreidError(f"--eval-step {self.eval_step}: must be >= 1 (evaluate every N epochs)")
+        if self.batch_size < 2:
+            raise StreidError(f"-b/--batch-size {self.batch_size}: need at least 2 triplets (E's BatchNorm runs on each third of the batch)")
+        check_batch_split(self.batch_size, launched_world_size())
+        if not 0.0 <= self.inter_rate <= 1.0:
+            raise StreidError(f"--inter-rate {self.inter_rate}: a probability, between 0 and 1")
+        if self.print_freq < 1:
+            raise StreidError(f"--print-freq {self.print_freq}: must be >= 1")
+        if self.save_step < 1:
+            raise StreidError(f"--save-step {self.save_step}: must be >= 1 (save the networks every N epochs)")
+        if self.transfer_eval_every < 0:
+            raise StreidError(f"--transfer-eval-every {self.transfer_eval_every}: must be >= 0 (0: off)")
+        if self.transfer_eval_pairs < 1:
+            raise StreidError(f"--transfer-eval-pairs {self.transfer_eval_pairs}: must be >= 1")
+        if self.display is not None and self.display.display_id > 0:
+            for flag, value in (("--display-freq", self.display.display_freq),
+                                ("--update-html-freq", self.display.update_html_freq)):
+                if value < 1:
+                    raise StreidError(f"{flag} {value}: must be >= 1 sample (or turn the display off with --display-id 0)")
+            if not 1 <= self.display.display_port <= 65535:
+                raise StreidError(f"--display-port {self.display.display_port}: a TCP port, 1 to 65535")
+            if self.display.display_winsize < 1 or self.display.single_pane_ncols < 0:
+                raise StreidError(f"--display-winsize {self.display.display_winsize} --display-single-pane-ncols "
+                                  f"{self.display.single_pane_ncols}: need >= 1 and >= 0")
+        check_output_dir(self.run_dir, "--checkpoints/--name")
+        self.loop_config().validate()
+
+
+_ARCHITECTURE_FIELDS = ("keypoints", "stage", "arch", "emb_type", "last_stride", "height", "width", "norm",
+                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "num_classes", "quirks")
+
+
+def check_same_architecture(checkpoint: dict[str, Any], current: StreidNetConfig, source: str) -> None:
+    """A resumed state must come from the same networks and optimiser layout."""
+    stored = (checkpoint.get("task") or {}).get("config")
+    if not isinstance(stored, dict):
+        raise StreidError(f"{source}: not an ST-ReIDNet run's checkpoint (no generator and discriminators); "
+                          "resume from the checkpoint.pth.tar of a `streid train` run")
+    now = current.to_dict()
+    diff = [f"{k}={stored.get(k)!r} (now {now[k]!r})" for k in _ARCHITECTURE_FIELDS if stored.get(k) != now[k]]
+    if diff:
+        raise StreidError(f"{source}: the checkpoint's ST-ReIDNet differs ({', '.join(diff)}); resume with the flags it was trained with")
+
+
+def resolve_pretrained(path: str | None, arch: str) -> tuple[str | None, str | None]:
+    """--pretrained -> (E's weights, Di's resnet18 weights). PATH is a torchvision state dict
+    file (E's arch; also Di's when E is a resnet18) or a folder holding `<arch>.pth` /
+    `<arch>-<hash>.pth` files, torch hub's cache layout (~/.cache/torch/hub/checkpoints)."""
+    if not path:
+        return None, None
+    where = Path(path)
+    if where.is_file():
+        return str(where), str(where) if arch == "resnet18" else None
+    if not where.is_dir():
+        raise StreidError(f"--pretrained {path}: no such file or folder; pass a torchvision ResNet state dict or a folder of them")
+
+    def find(name: str) -> str | None:
+        found = sorted(p for p in where.iterdir() if p.is_file() and (p.name == f"{name}.pth" or p.name.startswith(f"{name}-")))
+        if len(found) > 1:
+            raise StreidError(f"--pretrained {path}: several {name} weight files ({', '.join(p.name for p in found)}); keep one")
+        return str(found[0]) if found else None
+
+    encoder = find(arch)
+    if encoder is None:
+        raise StreidError(f"--pretrained {path}: no {arch}.pth or {arch}-*.pth in the folder; add E's ImageNet weights")
+    return encoder, find("resnet18")
+
+
