@@ -12,7 +12,7 @@ from streid_core.data import load_dataset
 from streid_core.data.synth import generate
 from streid_core.evaluation.pose_transfer import METRICS
 from streid_core.reporting.demo_index import TRANSFER_GALLERY, TRANSFER_JSON, write_demo_transfer
-from streid_core.reporting.transfer_report import (CACHE_DIR, log_transfer_metrics, measure_transfer,
+from streid_core.reporting.transfer_report import (CACHE_DIR, measure_transfer,
                                                    report_from_dict, transfer_section)
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
@@ -97,39 +97,3 @@ def test_a_report_survives_its_dictionary():
 
 
 # ---------------------------------------------------------------- TensorBoard
-
-
-def _read_events(folder):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
-
-
-def _scores(value: float) -> dict:
-    return {"scores": {"generator": {m: value + i / 100 for i, m in enumerate(METRICS)},
-                       "source": {m: 0.9 for m in METRICS}, "mean": {m: 0.8 for m in METRICS}}}
-
-
-def test_g_row_goes_to_tensorboard_as_transfer_scalars_in_the_run_folder(tmp_path):
-    log_transfer_metrics(tmp_path / "run", _scores(0.1), step=5)
-    log_transfer_metrics(str(tmp_path / "run"), _scores(0.3), step=9)
-    events = _read_events(tmp_path / "run" / "tensorboard")
-    assert set(events) == {f"transfer/{m}" for m in METRICS}  # G's row only, not the references
-    for i, metric in enumerate(METRICS):
-        steps, values = zip(*events[f"transfer/{metric}"])
-        assert steps == (5, 9)
-        assert values == pytest.approx((0.1 + i / 100, 0.3 + i / 100))
-
-
-def test_an_open_writer_is_used_and_left_open(tmp_path):
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(str(tmp_path / "events"))
-    log_transfer_metrics(writer, _scores(0.5), step=2)
-    writer.add_scalar("other", 1.0, 0)  # still open
-    writer.close()
-    events = _read_events(tmp_path / "events")
-    assert events["transfer/pose_accuracy"] == [(2, pytest.approx(0.5 + METRICS.index("pose_accuracy") / 100))]
-    assert "other" in events

@@ -14,7 +14,7 @@ A lookup with the same settings and stamp reads the file instead of drawing agai
 whose notebooks 03, 04 and 05 and index page all measure the same checkpoint, pays once; a
 checkpoint rewritten by another epoch, or a regenerated dataset, misses and replaces the entry.
 
-`log_transfer_metrics` writes G's row as TensorBoard scalars `transfer/<metric>`.
+`transfer_curve` draws the metrics a run logged while it trained (`--transfer-eval-every`).
 """
 from __future__ import annotations
 
@@ -201,33 +201,35 @@ def transfer_section(checkpoint: str | os.PathLike, dataset: "LoadedDataset", fi
     return measurement
 
 
-# ---------------------------------------------------------------- TensorBoard
+# ---------------------------------------------------------------- while training
 
 
-def log_transfer_metrics(writer_or_logdir: Any, report: "PoseTransferReport | dict[str, Any]", step: int) -> None:
-    """Write G's row of `report` (a PoseTransferReport or its to_dict) as TensorBoard scalars
-    `transfer/<metric>` (body_l1, ssim, ssim_body, pose_accuracy, identity_accuracy, rank1) at
-    `step`. `writer_or_logdir`: an open SummaryWriter (left open), or a run folder: the events go to
-    its `tensorboard/` folder, where the run's own events are (reporting.tensorboard_logs reads them)."""
-    from ..evaluation.pose_transfer import METRICS
+def transfer_curve(logs_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """The pose-transfer metrics a run logged while it trained (`streid train --transfer-eval-every`,
+    `<run>/transfer_metrics.jsonl`) against the iteration, written to `path`: pose and identity
+    accuracy (chance 0.5) on the left, G's body L1 over the better trivial reference (the source
+    unchanged, the mean image) on the right, where below 1 means better than both."""
+    import matplotlib
 
-    data = report.to_dict() if hasattr(report, "to_dict") else report
-    row = data["scores"]["generator"]
-    if isinstance(writer_or_logdir, (str, os.PathLike)):
-        from torch.utils.tensorboard import SummaryWriter
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        from ..training.run_logging import TENSORBOARD_DIR
+    from ..training.transfer_metrics import read_transfer_metrics
+    from ..viz.figures import save_figure
 
-        writer = SummaryWriter(str(Path(writer_or_logdir) / TENSORBOARD_DIR), filename_suffix=".transfer")
-        try:
-            _add_scalars(writer, row, METRICS, step)
-        finally:
-            writer.close()
-    else:
-        _add_scalars(writer_or_logdir, row, METRICS, step)
-        writer_or_logdir.flush()
-
-
-def _add_scalars(writer: Any, row: dict[str, float], metrics: tuple[str, ...], step: int) -> None:
-    for metric in metrics:
-        writer.add_scalar(f"transfer/{metric}", float(row[metric]), step)
+    rows = read_transfer_metrics(logs_dir)
+    if not rows:
+        raise StreidError(f"{logs_dir}: no pose-transfer metrics were logged (train with --transfer-eval-every N)")
+    steps = [r["iteration"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for metric, label in (("pose_accuracy", "pose acc."), ("identity_accuracy", "identity acc.")):
+        left.plot(steps, [r["generator"][metric] for r in rows], marker="o", label=label)
+    left.axhline(0.5, color="grey", ls="--", lw=1, label="chance")
+    left.set(xlabel="iteration", ylabel="accuracy", ylim=(0, 1))
+    left.legend(fontsize=8)
+    ratio = [r["generator"]["body_l1"] / min(r["source"]["body_l1"], r["mean"]["body_l1"]) for r in rows]
+    right.plot(steps, ratio, marker="o", color="C2")
+    right.axhline(1.0, color="grey", ls="--", lw=1)
+    right.set(xlabel="iteration", ylabel="body L1 / better reference")
+    fig.suptitle(f"pose transfer while training ({rows[-1]['pairs']} test pairs)")
+    return save_figure(fig, path, tight=True)

@@ -12,13 +12,16 @@ point of the curve scores the same pairs.
 from __future__ import annotations
 
 import json
+import os
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..data.records import LoadedDataset
+from ..errors import StreidError
 from ..evaluation.pose_transfer import METRICS, GeneratorDraw, evaluate_pose_transfer, example_grid
 from .hooks import TrainContext, TrainingHook
 
@@ -26,6 +29,24 @@ if TYPE_CHECKING:
     from .engine import FitResult
 
 TRANSFER_METRICS_FILE = "transfer_metrics.jsonl"
+
+
+def read_transfer_metrics(logs_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of `<logs_dir>/transfer_metrics.jsonl` by iteration (a resumed run that measured
+    an iteration again keeps the later line); [] when the run logged none."""
+    path = Path(logs_dir) / TRANSFER_METRICS_FILE
+    if not path.is_file():
+        return []
+    by_iteration = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            by_iteration[int(row["iteration"])] = row
+        except (ValueError, KeyError, TypeError):
+            raise StreidError(f"{path}:{number}: not a pose-transfer metrics line; delete the file or the line") from None
+    return [by_iteration[k] for k in sorted(by_iteration)]
 
 
 class TransferMetricsHook(TrainingHook):
