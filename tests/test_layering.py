@@ -17,6 +17,7 @@ LAYERS = [
     {"tracking"},
     {"viz"},
     {"reporting"},
+    {"experiments"},
     {"cli", "__main__"},
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -1,6 +1,7 @@
 """`streid st-vs-baseline`: the five runs per seed, their scores, the table, and resuming."""
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ from _make_synth import TINY
 
 from streid_core.cli import main
 from streid_core.data.synth import generate
-from streid_core.reporting.st_vs_baseline import (ARMS, ComparisonBudget, Comparison, render_markdown, seed_steps,
-                                                  summarise)
+from streid_core.experiments.st_vs_baseline import (ARMS, Comparison, ComparisonBudget, changed_settings,
+                                                    render_markdown, seed_steps, summarise)
+from streid_core.training.config import BaselineConfig
+from streid_core.training.streidnet_config import StreidNetRunConfig
 
 TINY_BUDGET = ComparisonBudget(height=64, width=32, baseline_batch=4, baseline_epochs=1, baseline_iters=2,
                                st_batch=2, stage1_iters=2, finetune_iters=2, workers=0)
@@ -27,36 +30,29 @@ def _bn_statistic(key):
     return key.endswith(("running_mean", "running_var", "num_batches_tracked"))
 
 
-def _options(argv):
-    """flag -> value as argparse sees it (the last occurrence wins; a bare switch maps to True)."""
-    out = {}
-    for i, item in enumerate(argv):
-        if item.startswith("-"):
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            out[item] = nxt if nxt is not None and not nxt.startswith("--") else True
-    return out
-
-
 def test_the_arms_differ_only_in_what_is_compared(tmp_path):
     steps = {s.name: s for s in seed_steps(1, tmp_path, "synthdance", tmp_path / "out", ComparisonBudget())}
     assert list(steps) == ["baseline", "stage1", *ARMS]
-    options = {arm: _options(steps[arm].argv) for arm in ARMS}
-    method = options["st-reidnet"]
+    assert isinstance(steps["baseline"].config, BaselineConfig)
+    assert all(isinstance(steps[name].config, StreidNetRunConfig) for name in ("stage1", *ARMS))
+    method = asdict(steps["st-reidnet"].config)
 
     def changed(arm):
-        return {k: v for k, v in options[arm].items() if method.get(k) != v}
+        return changed_settings(asdict(steps[arm].config), method)
 
     # beyond the run name, only the generator weights (to 0) and the sparse-temporal rate change
-    generator_off = {"--lambda-recon": "0", "--lambda-d": "0", "--lambda-dp": "0"}
-    assert changed("st-sampling-only") == {**generator_off, "--name": "st-sampling-only"}
-    assert changed("baseline-continued") == {**generator_off, "--inter-rate": "0", "--name": "baseline-continued"}
-    assert method["--inter-rate"] == "0.7" and method["--lambda-recon"] == "10.0"
+    generator_off = {"model.lambda_recon": 0.0, "model.lambda_d": 0.0, "model.lambda_dp": 0.0}
+    assert changed("st-sampling-only") == {**generator_off, "name": "st-sampling-only"}
+    assert changed("baseline-continued") == {**generator_off, "inter_rate": 0.0, "name": "baseline-continued"}
+    assert method["inter_rate"] == 0.7 and method["model"]["lambda_recon"] == 10.0
     for arm in ARMS:  # every fine-tune starts from the same stage-0 encoder and stage-1 G/Di/Dp
-        argv = steps[arm].argv
-        assert argv[argv.index("--netE-pretrain") + 1].endswith("seed1/baseline/model_best.pth.tar")
-        assert argv[argv.index("--netG-pretrain") + 1].endswith("seed1/stage1/checkpoint.pth.tar")
-        assert argv[argv.index("--stage") + 1] == "2"
-        assert argv[argv.index("--max-iters-per-epoch") + 1] == "60"
+        config = steps[arm].config
+        assert config.model.netE_pretrain.endswith("seed1/baseline/model_best.pth.tar")
+        assert config.model.netG_pretrain.endswith("seed1/stage1/checkpoint.pth.tar")
+        assert config.model.stage == 2 and config.max_iters_per_epoch == 60
+        assert steps[arm].run_dir == tmp_path / "out" / "seed1" / arm
+    assert steps["baseline"].run_dir == tmp_path / "out" / "seed1" / "baseline"
+    assert steps["stage1"].describe().startswith("train_streidnet(model.stage=1, ")
 
 
 def test_table_states_the_verdict():
@@ -84,7 +80,9 @@ def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, ca
         assert 0 < metrics["mAP"] <= 1 and 0 <= metrics["pose_linear_accuracy"] <= 1
     assert (out / "generated.png").stat().st_size > 0 and (out / "comparison.png").stat().st_size > 0
     assert "ahead on" in (out / "table.md").read_text()
-    assert "seed1/st-reidnet" in results["commands"]
+    run = results["runs"]["seed1/st-reidnet"]  # every run's whole config
+    assert run["trainer"] == "train_streidnet" and run["config"]["model"]["stage"] == 2
+    assert (out / "seed1" / "st-reidnet.out").stat().st_size > 0  # each run's own output
 
     def networks(run):
         return torch.load(out / "seed1" / run / "checkpoint.pth.tar", weights_only=True)["task"]["networks"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..reporting.st_vs_baseline import ComparisonBudget
+    from ..experiments.st_vs_baseline import ComparisonBudget
 
     p = subparsers.add_parser(
         "st-vs-baseline",
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporting.st_vs_baseline import ComparisonBudget, compare, render_markdown
+    from ..experiments.st_vs_baseline import ComparisonBudget, compare, render_markdown
 
     budget = ComparisonBudget(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ComparisonBudget)})
     comparison = compare(args.seeds, args.out, args.data_dir, args.dataset, budget, jobs=args.jobs, device=args.device,

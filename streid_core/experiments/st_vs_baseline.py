@@ -1,7 +1,9 @@
 """ST-ReIDNet against the baseline under one CPU budget, over several seeds: the claim of the paper
 measured on SynthDance (or any dataset with poses and videos).
 
-Per seed, every run is a `streid` command line (written into the report, so anyone can re-run one):
+Per seed, five runs, each a training config of the same dataclasses `streid baseline` and
+`streid train` build from their flags (`BaselineConfig`, `StreidNetRunConfig`), run by the same
+entry points (`train_baseline`, `train_streidnet`):
 
 1. `baseline`: the README's small baseline (stage 0 of the paper's three-stage recipe: E alone).
 2. `stage1`: G, Di and Dp learn around that fixed E (paper stage 1; E does not change).
@@ -12,11 +14,16 @@ Per seed, every run is a `streid` command line (written into the report, so anyo
    - `baseline-continued`: generator losses off and plain random triplets: E gets exactly the
      baseline's losses for the same number of steps (the control).
 
+Each run trains in a process of its own (spawned, one torch thread, its output in
+<run folder>.out), up to `jobs` at a time, each once the runs it starts from have finished.
+
 Every run's encoder is then scored on the test split (R1, mAP under the dataset's protocol), and
 probed for pose: among other people, how often a test image's nearest neighbours are in the same
 pose cluster (kNN skill), and how well a linear classifier predicts the pose cluster from the
 feature (accuracy, cross-validated with identities held out). The report holds the per-seed
-numbers, their means and standard deviations, and a gallery of generated images.
+numbers, their means and standard deviations, and a gallery of generated images. results.json
+keeps every run's full config (`runs`: run -> {"trainer", "config"}), so any run can be rebuilt
+and repeated.
 
 A finished run (its results.json exists) is never redone, so an interrupted comparison resumes
 where it stopped; an unfinished run is started over.
@@ -24,14 +31,14 @@ where it stopped; an unfinished run is started over.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,8 @@ import numpy as np
 
 from ..atomic import atomic_file, check_output_dir, write_json
 from ..errors import StreidError
+from ..training.config import BaselineConfig
+from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
 ARMS = ("st-reidnet", "st-sampling-only", "baseline-continued")
 ROWS = ("baseline", *ARMS)  # "baseline" = the stage-0 encoder every fine-tune starts from
@@ -48,7 +57,11 @@ LABELS = {
     "st-sampling-only": "ablation: sparse-temporal sampling only",
     "baseline-continued": "baseline continued (same E steps, random triplets)",
 }
-GENERATOR_OFF = ["--lambda-recon", "0", "--lambda-d", "0", "--lambda-dp", "0"]
+GENERATOR_OFF = {"lambda_recon": 0.0, "lambda_d": 0.0, "lambda_dp": 0.0}
+RunConfig = BaselineConfig | StreidNetRunConfig
+# what an unchanged setting is, per trainer: `describe` shows a run by what differs from it
+DEFAULTS: dict[str, RunConfig] = {"train_baseline": BaselineConfig(),
+                                  "train_streidnet": StreidNetRunConfig(StreidNetConfig(num_classes=0))}
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,7 @@ class ComparisonBudget:
     # stages 1 and 2: triplets per iteration and iterations
     st_batch: int = 16
     stage1_iters: int = 100
-    stage1_lr: float = 1e-3  # E's --lr in stage 1 sets G = 0.1 lr, Di = Dp = lr
+    stage1_lr: float = 1e-3  # E's lr in stage 1 sets G = 0.1 lr, Di = Dp = lr
     finetune_iters: int = 60
     # E's SGD rate in stage 2 (G 1e-6, Di/Dp 1e-5 as in the paper). 1e-3 wrecked the stage-0
     # encoder within 60 steps in every arm (test mAP 62 -> 46-49 on seed 1), control included.
@@ -81,7 +94,7 @@ class ComparisonBudget:
 
     def validate(self) -> None:
         """Every size and rate in range before the first of many runs starts (each run would
-        refuse its own flags, but only after the earlier runs had trained)."""
+        refuse its own config, but only after the earlier runs had trained)."""
         import math
 
         for name in ("height", "width"):
@@ -99,14 +112,35 @@ class ComparisonBudget:
                 raise StreidError(f"--{name.replace('_', '-')} {value}: must be a finite number > 0")
 
 
+def trainer_name(config: RunConfig) -> str:
+    return "train_baseline" if isinstance(config, BaselineConfig) else "train_streidnet"
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config dicts as one level, nested names dotted ("model.lr")."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_settings(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `config` that differ from `base` (run configs as dicts, as results.json
+    stores them), nested ones dotted ("model.lr")."""
+    base = _flat(base)
+    return {k: v for k, v in _flat(config).items() if k not in base or base[k] != v}
+
+
 @dataclass(frozen=True)
 class Step:
-    """One `streid` run of the comparison."""
+    """One training run of the comparison."""
 
     seed: int
     name: str  # baseline, stage1 or an arm
-    argv: list[str]
-    run_dir: Path
+    config: RunConfig
     after: tuple[str, ...] = ()  # names of this seed's steps that must finish first
 
     @property
@@ -114,11 +148,27 @@ class Step:
         return f"seed{self.seed}/{self.name}"
 
     @property
+    def run_dir(self) -> Path:
+        return Path(self.config.logs_dir) if isinstance(self.config, BaselineConfig) else self.config.run_dir
+
+    @property
     def done(self) -> bool:
         return (self.run_dir / "results.json").is_file()
 
-    def command(self) -> str:
-        return "streid " + " ".join(self.argv)
+    def record(self) -> dict[str, Any]:
+        """What results.json keeps of the run: the trainer and its whole config."""
+        return {"trainer": trainer_name(self.config), "config": asdict(self.config)}
+
+    def describe(self) -> str:
+        return describe_run(self.record())
+
+
+def describe_run(record: dict[str, Any]) -> str:
+    """One line for a run as results.json keeps it: the trainer and the settings in which the run
+    differs from the trainer's defaults."""
+    trainer = record["trainer"]
+    changed = changed_settings(record["config"], asdict(DEFAULTS[trainer]))
+    return f"{trainer}({', '.join(f'{k}={v}' for k, v in changed.items())})"
 
 
 def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: ComparisonBudget,
@@ -126,58 +176,81 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
     """The five runs of one seed, in dependency order."""
     b = budget
     folder = out / f"seed{seed}"
-    size = ["--height", str(b.height), "--width", str(b.width), "-j", str(b.workers), "--amp", b.amp,
-            "--seed", str(seed), "--device", device]
     baseline = folder / "baseline"
-    steps = [Step(seed, "baseline", [
-        "baseline", "-d", dataset, "--data-dir", str(data_root), "-a", b.arch, *size, "-b", str(b.baseline_batch),
-        "--epochs", str(b.baseline_epochs), "--step-size", str(b.baseline_step), "--eval-step", str(b.baseline_epochs),
-        "--soft-margin", "--inst-mode", "--use-bn", "--label-smoothing", "--lr", str(b.baseline_lr),
-        *(["--max-iters-per-epoch", str(b.baseline_iters)] if b.baseline_iters else []),
-        "--logs-dir", str(baseline)], baseline)]
+    steps = [Step(seed, "baseline", BaselineConfig(
+        dataset=dataset, data_dir=str(data_root), arch=b.arch, height=b.height, width=b.width, workers=b.workers,
+        amp=b.amp, seed=seed, device=device, batch_size=b.baseline_batch, epochs=b.baseline_epochs,
+        step_size=b.baseline_step, eval_step=b.baseline_epochs, soft_margin=True, inst_mode=True, use_bn=True,
+        label_smoothing=True, lr=b.baseline_lr, max_iters_per_epoch=b.baseline_iters, logs_dir=str(baseline)))]
     # the README's train.py options (loss weights, augmentation, masks), one epoch of N iterations;
-    # the fine-tunes go without --eraser, which the stage-0 encoder never saw: a new augmentation
+    # the fine-tunes go without the eraser, which the stage-0 encoder never saw: a new augmentation
     # would dominate a short fine-tune in every arm alike (stage 1 keeps it: E is fixed there)
-    st_common = [
-        "train", "-d", dataset, "--dataroot", str(data_root), "--arch", b.arch, "--last-stride", "1", *size,
-        "-b", str(b.st_batch), "--niter", "1", "--niter-decay", "0", "--eval-step", "1",
-        "--save-step", "1000",  # no <epoch>_net_X.pth copies: checkpoint.pth.tar holds all four networks
-        "--skip-frame", "10", "--pose-aug", "gauss", "--smooth-label", "--soft-margin", "--emb-smooth",
-        "--mask", "--lambda-recon", "10.0", "--lambda-tri", "1.0", "--lambda-class", "1.0", "--lambda-d", "0.1",
-        "--lambda-dp", "0.1", "--display-id", "0", "--print-freq", str(b.st_batch * 10),
-        "--netE-pretrain", str(baseline / "model_best.pth.tar"), "--checkpoints", str(folder)]
-    steps.append(Step(seed, "stage1", [
-        *st_common, "--stage", "1", "--lr", str(b.stage1_lr), "--inter-rate", "0.7", "--eraser",
-        "--max-iters-per-epoch", str(b.stage1_iters), "--name", "stage1"], folder / "stage1", ("baseline",)))
-    pretrained = folder / "stage1" / "checkpoint.pth.tar"
-    arm_options = {
-        "st-reidnet": ["--inter-rate", "0.7"],
-        "st-sampling-only": ["--inter-rate", "0.7", *GENERATOR_OFF],
-        "baseline-continued": ["--inter-rate", "0", *GENERATOR_OFF],
+    model = StreidNetConfig(
+        num_classes=0, arch=b.arch, last_stride=1, height=b.height, width=b.width, niter=1, niter_decay=0,
+        smooth_label=True, soft_margin=True, emb_smooth=True, mask=True, lambda_recon=10.0, lambda_tri=1.0,
+        lambda_class=1.0, lambda_d=0.1, lambda_dp=0.1, netE_pretrain=str(baseline / "model_best.pth.tar"),
+        device=device, amp=b.amp)
+    run = StreidNetRunConfig(
+        model=model, dataset=dataset, dataroot=str(data_root), checkpoints=str(folder), batch_size=b.st_batch,
+        workers=b.workers, skip_frame=10, inter_rate=0.7, pose_aug="gauss", eval_step=1,
+        save_step=1000,  # no <epoch>_net_X.pth copies: checkpoint.pth.tar holds all four networks
+        print_freq=b.st_batch * 10, seed=seed)
+    steps.append(Step(seed, "stage1", replace(
+        run, model=replace(model, stage=1, lr=b.stage1_lr), eraser=True, max_iters_per_epoch=b.stage1_iters,
+        name="stage1"), ("baseline",)))
+    pretrained = str(folder / "stage1" / "checkpoint.pth.tar")
+    finetune = replace(model, stage=2, lr=b.finetune_lr, netG_pretrain=pretrained, netDi_pretrain=pretrained,
+                       netDp_pretrain=pretrained)
+    arm_settings = {  # (model, run) settings of each arm
+        "st-reidnet": ({}, {}),
+        "st-sampling-only": (GENERATOR_OFF, {}),
+        "baseline-continued": (GENERATOR_OFF, {"inter_rate": 0.0}),
     }
-    for arm in ARMS:
-        steps.append(Step(seed, arm, [
-            *st_common, "--stage", "2", "--lr", str(b.finetune_lr), "--max-iters-per-epoch", str(b.finetune_iters),
-            "--netG-pretrain", str(pretrained), "--netDi-pretrain", str(pretrained), "--netDp-pretrain", str(pretrained),
-            *arm_options[arm], "--name", arm], folder / arm, ("baseline", "stage1")))
+    for arm, (model_settings, run_settings) in arm_settings.items():
+        steps.append(Step(seed, arm, replace(
+            run, model=replace(finetune, **model_settings), max_iters_per_epoch=b.finetune_iters, name=arm,
+            **run_settings), ("baseline", "stage1")))
     return steps
 
 
+def _train_in_this_process(config: RunConfig, output: str, threads: int) -> None:
+    """A spawned process's work: send its output to `output`, one torch thread, train."""
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        if isinstance(config, BaselineConfig):
+            from ..training.baseline import train_baseline
+
+            train_baseline(config)
+        else:
+            from ..training.streidnet_run import train_streidnet
+
+            train_streidnet(config)
+    except StreidError as exc:
+        print(f"streid: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def run_step(step: Step, log: Callable[[str], None], threads: int = 1) -> float:
-    """Run one step in its own process (one torch thread: two per process thrash a 2-core
-    machine); its output goes to <run_dir>.out. Returns the seconds it took."""
+    """Run one step in a spawned process of its own (one torch thread: two per process thrash a
+    2-core machine); its output goes to <run_dir>.out. Returns the seconds it took."""
     if step.run_dir.exists():  # an unfinished run from an interrupted comparison: start it over
         shutil.rmtree(step.run_dir)
     step.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    output = step.run_dir.with_suffix(".out")
     start = time.perf_counter()
-    log(f"start {step.key}: {step.command()}")
-    with open(step.run_dir.with_suffix(".out"), "w", encoding="utf-8") as output:
-        code = subprocess.call([sys.executable, "-m", "streid_core", *step.argv], stdout=output,
-                               stderr=subprocess.STDOUT, env=env)
+    log(f"start {step.key}: {step.describe()}")
+    process = multiprocessing.get_context("spawn").Process(
+        target=_train_in_this_process, args=(step.config, str(output), threads), name=step.key)
+    process.start()
+    process.join()
     seconds = time.perf_counter() - start
-    if code != 0 or not step.done:
-        raise StreidError(f"{step.key} failed (exit code {code}); its output is in {step.run_dir.with_suffix('.out')}")
+    if process.exitcode != 0 or not step.done:
+        raise StreidError(f"{step.key} failed (exit code {process.exitcode}); its output is in {output}")
     log(f"done  {step.key} in {seconds / 60:.1f} min")
     return seconds
 
@@ -198,7 +271,7 @@ def run_steps(steps: list[Step], jobs: int, log: Callable[[str], None]) -> dict[
         while pending or running:
             for step in [s for s in pending if ready(s)][: max(1, jobs) - len(running)]:
                 pending.remove(step)
-                if step.done:  # finished meanwhile (e.g. run by hand from its command line)
+                if step.done:  # finished meanwhile (e.g. run by hand from its config)
                     finished.add(step.key)
                     continue
                 running[pool.submit(run_step, step, log)] = step
@@ -253,7 +326,7 @@ class Comparison:
     summary: dict[str, dict[str, dict[str, float]]]  # row -> metric -> {"mean", "std"}
     pose_clusters: int
     pose_linear_chance: float  # share of the largest pose cluster
-    commands: dict[str, str]
+    runs: dict[str, dict[str, Any]]  # step -> {"trainer": train_baseline | train_streidnet, "config": its config}
     minutes: dict[str, float] = field(default_factory=dict)  # step -> minutes (this invocation's runs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -312,47 +385,16 @@ def render_markdown(comparison: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def comparison_figure(comparison: Comparison):
-    """Left: test mAP of every encoder, one dot per seed and a bar for the mean. Right: the two pose
-    probes (mean and standard deviation over seeds; lower = less pose in the feature)."""
-    from matplotlib.figure import Figure
-
-    c = comparison
-    rows = [r for r in ROWS if r in c.summary]
-    fig = Figure(figsize=(11, 3.6))
-    left, right = fig.subplots(1, 2)
-    x = np.arange(len(rows))
-    left.bar(x, [100 * c.summary[r]["mAP"]["mean"] for r in rows], color="#9ecae1", label="mean over seeds")
-    for i, row in enumerate(rows):
-        values = [100 * c.scores[row][f"seed{s}"]["mAP"] for s in c.seeds]
-        left.scatter(np.full(len(values), i), values, color="#08519c", zorder=3, s=14)
-    left.set_xticks(x, [r.replace("-", "-\n") for r in rows], fontsize=8)
-    left.set_ylabel("test mAP (%)")
-    left.set_title(f"re-ID on {c.dataset} ({c.protocol} protocol), {len(c.seeds)} seed(s)", fontsize=9)
-    width = 0.38
-    for k, (metric, label) in enumerate((("pose_knn_skill", "pose kNN skill (0 = chance)"),
-                                         ("pose_linear_accuracy", "pose linear accuracy"))):
-        means = [100 * c.summary[r][metric]["mean"] for r in rows]
-        stds = [100 * c.summary[r][metric]["std"] for r in rows]
-        right.bar(x + (k - 0.5) * width, means, width, yerr=stds, label=label, capsize=3)
-    right.axhline(100 * c.pose_linear_chance, color="grey", ls="--", lw=1, label="largest pose cluster")
-    right.set_xticks(x, [r.replace("-", "-\n") for r in rows], fontsize=8)
-    right.set_ylabel("%")
-    right.set_title("how much pose the feature encodes (lower = more invariant)", fontsize=9)
-    right.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLike = "data",
             dataset: str = "synthdance", budget: ComparisonBudget = ComparisonBudget(), jobs: int = 2,
             device: str = "cpu", gallery: bool = True, pose_cluster_count: int = 8,
             log: Callable[[str], None] = print) -> Comparison:
     """Run (or resume) every seed's five runs, score the encoders and write results.json,
-    table.md, comparison.png (comparison_figure) and generated.png into `out`."""
+    table.md, comparison.png (viz.comparison) and generated.png into `out`."""
     from ..data.dataset import load_dataset, resolve_dataset_dir
     from ..data.keypoints import convention
     from ..evaluation.pose_probes import pose_clusters, records_keypoints
+    from ..viz.comparison import comparison_figure
     from ..viz.figures import save_figure
 
     if not seeds:
@@ -384,7 +426,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
         dataset=root.name, protocol=ds.protocol, budget=budget.as_dict(), seeds=list(seeds), scores=scores,
         summary=summarise(scores), pose_clusters=int(poses.max()) + 1,
         pose_linear_chance=float(np.bincount(poses).max() / len(poses)),
-        commands={s.key: s.command() for s in steps}, minutes={k: v / 60 for k, v in seconds.items()})
+        runs={s.key: s.record() for s in steps}, minutes={k: v / 60 for k, v in seconds.items()})
     write_json(out / "results.json", comparison.as_dict())
     with atomic_file(out / "table.md", "w") as handle:
         handle.write(render_markdown(comparison))
@@ -397,7 +439,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
 def generated_gallery(checkpoint: Path, ds: Any, path: Path, sources: int = 4, poses: int = 5) -> Path:
     """Test people (never seen in training) redrawn by the fine-tuned generator in other test poses."""
     from ..models.pose_transfer import PoseTransfer
-    from .pose_explorer import pick_samples, render_gallery
+    from ..reporting.pose_explorer import pick_samples, render_gallery
 
     records = [*ds.query, *ds.gallery]
     gallery = render_gallery(PoseTransfer(checkpoint), pick_samples(records, ds.keypoints, sources, seed=1),
