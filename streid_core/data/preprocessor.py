@@ -1,4 +1,5 @@
-"""The torch Dataset that turns Records into training and evaluation tensors (spec 1.1, 1.2, 5).
+"""The torch Dataset that turns Records into training and evaluation tensors
+(docs/original-system.md §1.1, §1.2, §5).
 
 Each item is a dict:
   image      (3, H, W) E's input, ImageNet-normalised (randomly erased when `eraser`)
@@ -9,9 +10,9 @@ Each item is a dict:
   label      classifier index from `labels` (-1 for identities outside it), pid, camid, index
 
 Modes:
-  baseline_train  random sized crop -> eraser -> horizontal flip -> normalise   (spec 1.1)
+  baseline_train  random sized crop -> eraser -> horizontal flip -> normalise   (§1.1)
   streid_train    resize -> horizontal flip (image, keypoints, so maps and mask) -> eraser on the
-                  E input only; the target stays clean                          (spec 1.2)
+                  E input only; the target stays clean                          (§1.2)
   test            resize -> normalise (no eraser, no flip)
 
 release_compat: the release's eraser (erases with probability (1 + erase_prob) / 2, patch pasted
