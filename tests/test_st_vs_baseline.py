@@ -16,7 +16,7 @@ from streid_core.training.config import BaselineConfig
 from streid_core.training.streidnet_config import StreidNetRunConfig
 
 TINY_BUDGET = ComparisonBudget(height=64, width=32, baseline_batch=4, baseline_epochs=1, baseline_iters=2,
-                               st_batch=2, stage1_iters=2, finetune_iters=2, workers=0)
+                               st_batch=2, stage1_batch=2, stage1_iters=2, finetune_iters=2, transfer_pairs=8, workers=0)
 
 
 def test_summary_by_hand():
@@ -41,7 +41,9 @@ def test_the_arms_differ_only_in_what_is_compared(tmp_path):
         return changed_settings(asdict(steps[arm].config), method)
 
     # beyond the run name, only the generator weights (to 0) and the sparse-temporal rate change
-    generator_off = {"model.lambda_recon": 0.0, "model.lambda_d": 0.0, "model.lambda_dp": 0.0}
+    # (the default budget trains G on reconstruction alone: its adversarial weights are 0 already)
+    generator_off = {f"model.{k}": 0.0 for k in ("lambda_recon", "lambda_d", "lambda_dp") if method["model"][k]}
+    assert generator_off == {"model.lambda_recon": 0.0}
     assert changed("st-sampling-only") == {**generator_off, "name": "st-sampling-only"}
     assert changed("baseline-continued") == {**generator_off, "inter_rate": 0.0, "name": "baseline-continued"}
     assert method["inter_rate"] == 0.7 and method["model"]["lambda_recon"] == 10.0
@@ -52,6 +54,15 @@ def test_the_arms_differ_only_in_what_is_compared(tmp_path):
         assert config.model.stage == 2 and config.max_iters_per_epoch == 60
         assert steps[arm].run_dir == tmp_path / "out" / "seed1" / arm
     assert steps["baseline"].run_dir == tmp_path / "out" / "seed1" / "baseline"
+    # stage 1 trains the CPU recipe's G (reports/transfer-curve), measured after its last iteration;
+    # every fine-tune loads that G, so all share its architecture
+    stage1 = steps["stage1"].config
+    assert (stage1.model.ngf, stage1.model.connect_layers, stage1.model.drop) == (32, 5, 0.0)
+    assert stage1.model.lambda_d == stage1.model.lambda_dp == 0.0 and stage1.model.lr == 2e-3
+    assert stage1.batch_size == 8 and stage1.transfer_eval_every == stage1.max_iters_per_epoch == 200
+    for arm in ARMS:
+        model = steps[arm].config.model
+        assert (model.ngf, model.connect_layers, model.drop) == (32, 5, 0.0)
     assert steps["stage1"].describe().startswith("train_streidnet(model.stage=1, ")
 
 
@@ -80,6 +91,10 @@ def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, ca
         assert 0 < metrics["mAP"] <= 1 and 0 <= metrics["pose_linear_accuracy"] <= 1
     assert (out / "generated.png").stat().st_size > 0 and (out / "comparison.png").stat().st_size > 0
     assert "ahead on" in (out / "table.md").read_text()
+    # the stage-1 G's pose-transfer metrics, per seed, in results.json and the table
+    transfer = results["transfer"]["seed1"]
+    assert set(transfer) == {"generator", "source", "mean"} and 0 <= transfer["generator"]["pose_accuracy"] <= 1
+    assert "Pose transfer of each seed's stage-1 G" in (out / "table.md").read_text()
     run = results["runs"]["seed1/st-reidnet"]  # every run's whole config
     assert run["trainer"] == "train_streidnet" and run["config"]["model"]["stage"] == 2
     assert (out / "seed1" / "st-reidnet.out").stat().st_size > 0  # each run's own output

@@ -78,10 +78,19 @@ class ComparisonBudget:
     baseline_step: int = 4
     baseline_lr: float = 3e-3
     baseline_iters: int | None = None  # cap per epoch (None: whole epochs)
-    # stages 1 and 2: triplets per iteration and iterations
+    # stage 1: G learns around the fixed E, in the CPU recipe of reports/transfer-curve: G at half
+    # the release's width with 5 skip connections and no dropout, trained on reconstruction alone
+    # (adversarial_weight 0: Di and Dp are not run; the README's is 0.1), Adam 0.1 x stage1_lr
+    stage1_batch: int = 8
+    stage1_iters: int = 200
+    stage1_lr: float = 2e-3  # E's lr in stage 1 sets G = 0.1 lr (2e-4), Di = Dp = lr
+    generator_ngf: int = 32  # the release's is 64
+    connect_layers: int = 5  # the release's default is 0
+    generator_drop: float = 0.0  # the release's is 0.2
+    adversarial_weight: float = 0.0  # --lambda-d = --lambda-dp in stages 1 and 2
+    transfer_pairs: int = 64  # test pairs of the pose-transfer metrics of each stage-1 G
+    # stage 2: triplets per iteration and iterations
     st_batch: int = 16
-    stage1_iters: int = 100
-    stage1_lr: float = 1e-3  # E's lr in stage 1 sets G = 0.1 lr, Di = Dp = lr
     finetune_iters: int = 60
     # E's SGD rate in stage 2 (G 1e-6, Di/Dp 1e-5 as in the paper). 1e-3 wrecked the stage-0
     # encoder within 60 steps in every arm (test mAP 62 -> 46-49 on seed 1), control included.
@@ -100,8 +109,9 @@ class ComparisonBudget:
         for name in ("height", "width"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise StreidError(f"--{name} {getattr(self, name)}: must be positive and divisible by 32 (ST-ReIDNet's G)")
-        minimum = {"baseline_batch": 1, "baseline_epochs": 1, "baseline_step": 1, "st_batch": 2, "stage1_iters": 1,
-                   "finetune_iters": 1, "workers": 0, "baseline_iters": 1}
+        minimum = {"baseline_batch": 1, "baseline_epochs": 1, "baseline_step": 1, "st_batch": 2, "stage1_batch": 2,
+                   "stage1_iters": 1, "finetune_iters": 1, "workers": 0, "baseline_iters": 1, "generator_ngf": 1,
+                   "connect_layers": 0, "transfer_pairs": 1}
         for name, low in minimum.items():
             value = getattr(self, name)
             if value is not None and value < low:
@@ -110,6 +120,12 @@ class ComparisonBudget:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise StreidError(f"--{name.replace('_', '-')} {value}: must be a finite number > 0")
+        if self.connect_layers > 5:
+            raise StreidError(f"--connect-layers {self.connect_layers}: G has 5 levels (0 to 5)")
+        if not (math.isfinite(self.generator_drop) and 0.0 <= self.generator_drop < 1.0):
+            raise StreidError(f"--generator-drop {self.generator_drop}: a dropout probability, >= 0 and < 1")
+        if not (math.isfinite(self.adversarial_weight) and self.adversarial_weight >= 0.0):
+            raise StreidError(f"--adversarial-weight {self.adversarial_weight}: must be a finite number >= 0")
 
 
 def trainer_name(config: RunConfig) -> str:
@@ -188,7 +204,8 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
     model = StreidNetConfig(
         num_classes=0, arch=b.arch, last_stride=1, height=b.height, width=b.width, niter=1, niter_decay=0,
         smooth_label=True, soft_margin=True, emb_smooth=True, mask=True, lambda_recon=10.0, lambda_tri=1.0,
-        lambda_class=1.0, lambda_d=0.1, lambda_dp=0.1, netE_pretrain=str(baseline / "model_best.pth.tar"),
+        lambda_class=1.0, lambda_d=b.adversarial_weight, lambda_dp=b.adversarial_weight, ngf=b.generator_ngf,
+        connect_layers=b.connect_layers, drop=b.generator_drop, netE_pretrain=str(baseline / "model_best.pth.tar"),
         device=device, amp=b.amp)
     run = StreidNetRunConfig(
         model=model, dataset=dataset, dataroot=str(data_root), checkpoints=str(folder), batch_size=b.st_batch,
@@ -197,7 +214,8 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
         print_freq=b.st_batch * 10, seed=seed)
     steps.append(Step(seed, "stage1", replace(
         run, model=replace(model, stage=1, lr=b.stage1_lr), eraser=True, max_iters_per_epoch=b.stage1_iters,
-        name="stage1"), ("baseline",)))
+        batch_size=b.stage1_batch, print_freq=b.stage1_batch * 10, transfer_eval_every=b.stage1_iters,
+        transfer_eval_pairs=b.transfer_pairs, name="stage1"), ("baseline",)))
     pretrained = str(folder / "stage1" / "checkpoint.pth.tar")
     finetune = replace(model, stage=2, lr=b.finetune_lr, netG_pretrain=pretrained, netDi_pretrain=pretrained,
                        netDp_pretrain=pretrained)
@@ -328,6 +346,9 @@ class Comparison:
     pose_linear_chance: float  # share of the largest pose cluster
     runs: dict[str, dict[str, Any]]  # step -> {"trainer": train_baseline | train_streidnet, "config": its config}
     minutes: dict[str, float] = field(default_factory=dict)  # step -> minutes (this invocation's runs)
+    # "seed<s>" -> the pose-transfer metrics of that seed's stage-1 G after its last iteration:
+    # {"generator": {...}, "source": {...}, "mean": {...}} (evaluation.pose_transfer METRICS)
+    transfer: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -376,6 +397,16 @@ def render_markdown(comparison: Comparison) -> str:
     for row in ROWS:
         if row in c.scores:
             lines.append(f"| {row} | " + " | ".join(f"{100 * c.scores[row][f'seed{s}']['mAP']:.1f}" for s in c.seeds) + " |")
+    if c.transfer:
+        lines += ["", "Pose transfer of each seed's stage-1 G (held-out test dancers; body L1 over the better of "
+                  "the unchanged source and the mean image; accuracies: chance 0.5):", "",
+                  "| seed | body L1 | L1 / better reference | pose acc. | identity acc. | E rank-1 |",
+                  "|---|---|---|---|---|---|"]
+        for seed, rows in c.transfer.items():
+            g = rows["generator"]
+            better = min(rows["source"]["body_l1"], rows["mean"]["body_l1"])
+            lines.append(f"| {seed.removeprefix('seed')} | {g['body_l1']:.3f} | {g['body_l1'] / better:.3f} | "
+                         f"{g['pose_accuracy']:.2f} | {g['identity_accuracy']:.2f} | {g['rank1']:.2f} |")
     if "st-reidnet" in c.scores and "baseline-continued" in c.scores:
         gaps = [c.scores["st-reidnet"][f"seed{s}"]["mAP"] - c.scores["baseline-continued"][f"seed{s}"]["mAP"]
                 for s in c.seeds]
@@ -394,6 +425,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     from ..data.dataset import load_dataset, resolve_dataset_dir
     from ..data.keypoints import convention
     from ..evaluation.pose_probes import pose_clusters, records_keypoints
+    from ..training.transfer_metrics import read_transfer_metrics
     from ..viz.comparison import comparison_figure
     from ..viz.figures import save_figure
 
@@ -422,7 +454,14 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
             score = score_encoder(step.run_dir / "model_best.pth.tar", ds.query, ds.gallery, ds.protocol, poses,
                                   device)
             scores[step.name][f"seed{step.seed}"] = asdict(score)
+    transfer = {}
+    for step in steps:
+        if step.name == "stage1":
+            measured = read_transfer_metrics(step.run_dir)
+            if measured:
+                transfer[f"seed{step.seed}"] = {k: measured[-1][k] for k in ("generator", "source", "mean")}
     comparison = Comparison(
+        transfer=transfer,
         dataset=root.name, protocol=ds.protocol, budget=budget.as_dict(), seeds=list(seeds), scores=scores,
         summary=summarise(scores), pose_clusters=int(poses.max()) + 1,
         pose_linear_chance=float(np.bincount(poses).max() / len(poses)),
