@@ -1,5 +1,7 @@
 """The pose-transfer explorer's logic without a browser: widgets drive the rendering, the figure
 is saved, the headless gallery has the promised layout and statistics."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -22,6 +24,7 @@ from streid_core.reporting.pose_explorer import (
     render_gallery,
 )
 from streid_core.models.pose_transfer import PoseTransfer
+from streid_core.training.transfer_metrics import TRANSFER_METRICS_FILE
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 LEFT_WRIST = COCO17.names.index("left_wrist")
@@ -149,6 +152,13 @@ def test_smoke_checkpoint_is_trained_once_and_loads(world, tmp_path):
     assert made == checkpoint and checkpoint.is_file()
     assert PoseTransfer(checkpoint).image_size == (64, 32)
     assert "trained for 1 epoch(s) of at most 1 iteration(s) (a smoke model" in describe_checkpoint(checkpoint)
+    # a run that measured its drawings says what it measured instead (the last measurement)
+    row = {"iteration": 1, "generator": {"pose_accuracy": 0.5, "identity_accuracy": 0.25}}
+    lines = [dict(row, iteration=0), row]
+    (checkpoint.parent / TRANSFER_METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert describe_checkpoint(checkpoint).endswith(
+        "1 iteration(s); at iteration 1, on held-out dancers: pose accuracy 0.50, identity accuracy 0.25 (chance 0.50)")
+    (checkpoint.parent / TRANSFER_METRICS_FILE).unlink()
     stamp = checkpoint.stat().st_mtime_ns
     ensure_smoke_checkpoint(checkpoint, root / "data", "synthdance", SmokeTraining(iterations=1))
     assert checkpoint.stat().st_mtime_ns == stamp  # present: reused, not retrained

@@ -404,13 +404,22 @@ def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
     """One line for the explorer's header: the file and how much training is behind it, so a
     blurry drawing from a few-iteration smoke model is not mistaken for the method's quality."""
     from ..models.loading import load_checkpoint
+    from ..training.transfer_metrics import read_transfer_metrics
 
     state = load_checkpoint(checkpoint)
     epochs = int(state.get("epoch", 0))
     run = state.get("config") or {}
     per_epoch = run.get("max_iters_per_epoch")
     trained = f"{epochs} epoch(s)" + (f" of at most {per_epoch} iteration(s)" if per_epoch else "")
-    note = " (a smoke model: it has not learnt to draw people yet)" if per_epoch and epochs * per_epoch < SMOKE_ITERATIONS else ""
+    measured = read_transfer_metrics(Path(checkpoint).parent)
+    if measured:  # the run measured its drawings against the real frames (--transfer-eval-every)
+        g = measured[-1]["generator"]
+        note = (f"; at iteration {measured[-1]['iteration']}, on held-out dancers: pose accuracy {g['pose_accuracy']:.2f}, "
+                f"identity accuracy {g['identity_accuracy']:.2f} (chance 0.50)")
+    elif per_epoch and epochs * per_epoch < SMOKE_ITERATIONS:
+        note = " (a smoke model: it has not learnt to draw people yet)"
+    else:
+        note = ""
     return f"{checkpoint}: ST-ReIDNet trained for {trained}{note}"
 
 
