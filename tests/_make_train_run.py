@@ -6,7 +6,7 @@ from pathlib import Path
 
 from _make_datasets import make_openreid
 
-from streid_core.training.config import BaselineConfig
+from streid_core.training.config import BaselineConfig, ReleaseQuirks
 
 DATASET = "Tiny"
 
@@ -37,6 +37,11 @@ def cli_args(config: BaselineConfig) -> list[str]:
     args = ["baseline"]
     for name, value in vars(config).items():
         if value == getattr(default, name):
+            continue
+        if name == "quirks":
+            if value != ReleaseQuirks.release():
+                raise ValueError(f"quirks {value}: streid baseline sets all of them (--release-compat) or none")
+            args.append("--release-compat")
             continue
         flag = "--" + name.replace("_", "-")
         if value is True:

@@ -13,6 +13,8 @@ from _make_datasets import make_dancereid, make_openreid
 from _make_streid_batch import one_thread
 from streid_core.cli import build_parser, main
 from streid_core.cli.train import run_config
+from streid_core.training.config import ReleaseQuirks
+from streid_core.training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
 _one_thread = pytest.fixture(autouse=True, scope="module")(one_thread)
 
@@ -67,7 +69,17 @@ def test_defaults_are_the_original_train_py_defaults():
     assert (m.lambda_dp, m.lambda_d, m.lambda_recon, m.lambda_tri, m.lambda_class) == (1.0,) * 5
     assert (m.smooth_label, m.margin, m.soft_margin, args.batch_hard, m.emb_type) == (False, 1.0, False, False, "Single")
     assert (m.mask, cfg.eraser, m.emb_smooth, m.last_stride, cfg.seed) == (False, False, False, 2, 1)
-    assert not cfg.release_compat and m.quirks.double_generator_gradient is False
+    assert not m.quirks.data_pipeline and m.quirks.double_generator_gradient is False
+
+
+def test_help_shows_the_config_defaults():
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    text = " ".join(sub.format_help().split())
+    run = StreidNetRunConfig(model=StreidNetConfig(num_classes=0))
+    for flag, default in (("--lr", run.model.lr), ("--ngf", run.model.ngf), ("--skip-frame", run.skip_frame),
+                          ("--checkpoints", run.checkpoints), ("--device", "auto")):
+        assert f"(default {default})" in text.split(flag, 2)[2], flag
+    assert "(default None)" not in text and "(default False)" not in text
 
 
 def test_release_compat_switches_model_and_data_quirks(tmp_path):
@@ -76,8 +88,7 @@ def test_release_compat_switches_model_and_data_quirks(tmp_path):
     make_dancereid(tmp_path / "DanceReID")
     argv = ["train", "--dataroot", str(tmp_path), "-b", "2", "--height", "64", "--width", "32", "--release-compat"]
     cfg = run_config(build_parser().parse_args(argv))
-    q = cfg.model.quirks
-    assert all((q.double_generator_gradient, q.imagenet_targets, q.stem_without_relu, q.frozen_bn_neck, q.zero_lr_last_epoch))
+    assert cfg.model.quirks == ReleaseQuirks.release()  # one setting, for the model and the data
     train, _, _ = streidnet_data(cfg)
     assert train.dataset.release_compat and train.batch_sampler.sampler.release_compat
     fixed, _, _ = streidnet_data(run_config(build_parser().parse_args(argv[:-1])))

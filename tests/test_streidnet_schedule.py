@@ -9,7 +9,7 @@ from _make_streid_batch import one_thread, tiny_batch, tiny_config
 from streid_core.training.hooks import TrainContext
 from streid_core.training.run_logging import RunLog
 from streid_core.training.streidnet import StreidNetTask
-from streid_core.training.streidnet_config import ReleaseQuirks
+from streid_core.training.config import ReleaseQuirks
 from streid_core.training.streidnet_run import NetworkSnapshots
 from streid_core.training.streidnet_schedule import lr_factor, stage_learning_rates
 

@@ -9,7 +9,7 @@ from _make_streid_batch import HEIGHT, NUM_JOINTS, WIDTH, normalise, one_thread,
 from streid_core.errors import StreidError
 from streid_core.models.image_range import generated_to_unit, imagenet_to_unit
 from streid_core.training.streidnet import StreidNetTask
-from streid_core.training.streidnet_config import ReleaseQuirks
+from streid_core.training.config import ReleaseQuirks
 from streid_core.training.streidnet_losses import generator_objective, pose_discriminator_pairs
 from streid_core.training.task import TrainingTask
 

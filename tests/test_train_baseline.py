@@ -2,7 +2,6 @@
 embedding types, --evaluate, user errors, and a tiny synthdance run far above chance."""
 import json
 import shlex
-from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -11,11 +10,12 @@ from _make_datasets import make_dancereid
 from _make_train_run import cli_args, single_thread, tiny_config, tiny_openreid
 
 from streid_core.cli import build_parser, main
+from streid_core.cli.baseline import baseline_config
 from streid_core.errors import StreidError
 from streid_core.training.baseline import BaselineTask, evaluate_baseline, train_baseline
 from streid_core.models.loading import load_checkpoint, load_encoder
 from streid_core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
-from streid_core.training.config import BaselineConfig
+from streid_core.training.config import BaselineConfig, ReleaseQuirks
 from streid_core.training.engine import RunContext
 
 _one_thread = pytest.fixture(scope="module", autouse=True)(single_thread)
@@ -37,8 +37,7 @@ README_COMMAND = """streid baseline \
 
 
 def _config(argv):
-    args = build_parser().parse_args(argv)
-    return BaselineConfig(**{f.name: getattr(args, f.name) for f in fields(BaselineConfig)})
+    return baseline_config(build_parser().parse_args(argv))
 
 
 def test_defaults_are_those_of_the_original_baseline_py():
@@ -51,6 +50,14 @@ def test_defaults_are_those_of_the_original_baseline_py():
     assert (c.resume, c.evaluate, c.epochs, c.step_size, c.eval_step, c.seed) == ("", False, 50, 40, 20, 1)
     assert (c.eraser, c.label_smoothing, c.last_stride, c.use_bn, c.test_bn) == (False, False, 1, False, False)
     assert c.input_size == (256, 128) and c.select_on == "val" and c.amp == "off"
+    assert c.quirks == ReleaseQuirks() and _config(["baseline", "--release-compat"]).quirks == ReleaseQuirks.release()
+
+
+def test_help_shows_the_config_defaults():
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["baseline"]
+    text = " ".join(sub.format_help().split())
+    assert f"(default {BaselineConfig().margin})" in text and "(default Adam)" in text
+    assert "(default None)" not in text and "(default False)" not in text
 
 
 def test_every_flag_has_a_help_line():

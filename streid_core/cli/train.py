@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.reid import ARCHS
+from ..training.config import AMP_MODES, SELECT_ON, LoopConfig, ReleaseQuirks
+from ..training.display import DisplayOptions
+from ..training.streidnet_config import STAGES, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
+from ._args import RawDescriptionDefaultsHelpFormatter, config_values
+
 _DESCRIPTION = """\
 Train ST-ReIDNet (E, G, Di, Dp) with the original train.py's flags. The README command works
 with `python3 train.py` replaced by `streid train`. Outputs go to CHECKPOINTS/NAME/: log.txt,
@@ -24,25 +30,30 @@ a whole (see the README's list).
 """
 
 
+_MODEL = StreidNetConfig(num_classes=0)  # num_classes and keypoints come from the dataset
+_RUN = StreidNetRunConfig(model=_MODEL)
+_DISPLAY = DisplayOptions()
+
+
 def _data_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("-d", "--dataset", default="DanceReID",
+    p.add_argument("-d", "--dataset", default=_RUN.dataset,
                    help="dataset folder under --dataroot, matched case-insensitively (DanceReID, DanceReid, "
-                        "market1501, dukemtmc, synthdance, ...); it must have pose files (default DanceReID)")
-    p.add_argument("--dataroot", default="data",
-                   help="folder holding the datasets (default data; the original's was ./datasets/)")
-    p.add_argument("-b", "--batch-size", type=int, default=16,
-                   help="triplets per iteration, 3 images each (default 16; the README uses 24)")
-    p.add_argument("-j", "--workers", type=int, default=4, help="DataLoader worker processes (default 4)")
-    p.add_argument("--width", type=int, default=128, help="image, pose-map and mask width, divisible by 32 (default 128)")
-    p.add_argument("--height", type=int, default=256, help="image, pose-map and mask height, divisible by 32 (default 256)")
-    p.add_argument("--skip-frame", type=int, default=20,
-                   help="sparse-temporal sampling: the positive is drawn outside +-N samples of the anchor (default 20)")
-    p.add_argument("--inter-rate", type=float, default=0.7,
+                        "market1501, dukemtmc, synthdance, ...); it must have pose files")
+    p.add_argument("--dataroot", default=_RUN.dataroot,
+                   help="folder holding the datasets (the original's was ./datasets/)")
+    p.add_argument("-b", "--batch-size", type=int, default=_RUN.batch_size,
+                   help="triplets per iteration, 3 images each (the README uses 24)")
+    p.add_argument("-j", "--workers", type=int, default=_RUN.workers, help="DataLoader worker processes")
+    p.add_argument("--width", type=int, default=_MODEL.width, help="image, pose-map and mask width, divisible by 32")
+    p.add_argument("--height", type=int, default=_MODEL.height, help="image, pose-map and mask height, divisible by 32")
+    p.add_argument("--skip-frame", type=int, default=_RUN.skip_frame,
+                   help="sparse-temporal sampling: the positive is drawn outside +-N samples of the anchor")
+    p.add_argument("--inter-rate", type=float, default=_RUN.inter_rate,
                    help="probability of the sparse-temporal branch (far positive, same-video negative); needs "
-                        "video information, as DanceReID's video.json (default 0.7)")
-    p.add_argument("--pose-aug", default="no", choices=("no", "erase", "gauss"),
+                        "video information, as DanceReID's video.json")
+    p.add_argument("--pose-aug", default=_RUN.pose_aug, choices=("no", "erase", "gauss"),
                    help="pose-map augmentation: gauss draws sigma from {4,5,6} per image, erase empties one "
-                        "joint's channel (default no)")
+                        "joint's channel")
     p.add_argument("--eraser", action="store_true", help="random erasing on E's input (G's target stays clean)")
     p.add_argument("--skip-validation", action="store_true",
                    help="do not check the dataset before the run (every image's header and end, every training "
@@ -50,46 +61,45 @@ def _data_flags(p: argparse._ArgumentGroup) -> None:
 
 
 def _model_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--stage", type=int, default=0, choices=(0, 1, 2),
-                   help="0 end-to-end, 1 fixed E from --netE-pretrain, 2 fine-tune all four (default 0)")
+    p.add_argument("--stage", type=int, default=_MODEL.stage, choices=STAGES,
+                   help="0 end-to-end, 1 fixed E from --netE-pretrain, 2 fine-tune all four")
     for net, what in (("E", "E (stages 1 and 2)"), ("G", "G (stage 2)"), ("Dp", "Dp (stage 2)"), ("Di", "Di (stage 2)")):
-        p.add_argument(f"--net{net}-pretrain", default="", metavar="PATH",
+        p.add_argument(f"--net{net}-pretrain", default=getattr(_MODEL, f"net{net}_pretrain"), metavar="PATH",
                        help=f"weights of {what}; DataParallel 'module.' prefixes are stripped")
-    p.add_argument("--arch", default="resnet50", choices=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-                   help="E's ResNet (default resnet50)")
-    p.add_argument("--norm", default="batch", choices=("batch", "instance", "none"),
-                   help="normalisation in G and Dp (default batch)")
-    p.add_argument("--drop", type=float, default=0.2, help="dropout in G's decoder (default 0.2)")
-    p.add_argument("--connect-layers", type=int, default=0, choices=range(6), metavar="{0..5}",
-                   help="skip connections from G's pose encoder into its decoder (default 0)")
-    p.add_argument("--fuse-mode", default="cat", choices=("cat", "add"),
-                   help="how G fuses E's feature with the pose code (default cat)")
-    p.add_argument("--pose-feature-size", type=int, default=128, help="length of G's pose code (default 128)")
-    p.add_argument("--ngf", type=int, default=64,
-                   help="G's base width: every layer of G scales with it, its cost with the square (default 64, "
-                        "the release's; the CPU preset uses 32)")
+    p.add_argument("--arch", default=_MODEL.arch, choices=ARCHS, help="E's ResNet")
+    p.add_argument("--norm", default=_MODEL.norm, choices=("batch", "instance", "none"),
+                   help="normalisation in G and Dp")
+    p.add_argument("--drop", type=float, default=_MODEL.drop, help="dropout in G's decoder")
+    p.add_argument("--connect-layers", type=int, default=_MODEL.connect_layers, choices=range(6), metavar="{0..5}",
+                   help="skip connections from G's pose encoder into its decoder")
+    p.add_argument("--fuse-mode", default=_MODEL.fuse_mode, choices=("cat", "add"),
+                   help="how G fuses E's feature with the pose code")
+    p.add_argument("--pose-feature-size", type=int, default=_MODEL.pose_feature_size, help="length of G's pose code")
+    p.add_argument("--ngf", type=int, default=_MODEL.ngf,
+                   help="G's base width: every layer of G scales with it, its cost with the square (the "
+                        "release's; the CPU preset uses 32)")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
-    p.add_argument("--emb-type", default="Single", choices=("Single", "Siamese"),
-                   help="E's head: ID classifier (Single) or same/different pair classifier (Siamese) (default Single)")
-    p.add_argument("--last-stride", type=int, default=2, choices=(1, 2),
-                   help="stride of E's layer4 (default 2; the README uses 1)")
-    p.add_argument("--pretrained", default=None, metavar="PATH",
+    p.add_argument("--emb-type", default=_MODEL.emb_type, choices=("Single", "Siamese"),
+                   help="E's head: ID classifier (Single) or same/different pair classifier (Siamese)")
+    p.add_argument("--last-stride", type=int, default=_MODEL.last_stride, choices=(1, 2),
+                   help="stride of E's layer4 (the README uses 1)")
+    p.add_argument("--pretrained", default=_MODEL.pretrained, metavar="PATH",
                    help="local ImageNet weights for E and Di: a torchvision state dict file (E's arch), or a folder "
                         "with <arch>.pth / <arch>-*.pth and resnet18*.pth (torch hub's cache); nothing is downloaded "
-                        "(default: random initialisation)")
+                        "(none: random initialisation)")
 
 
 def _loss_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--lambda-dp", type=float, default=1.0, help="weight of G's adversarial loss against Dp (default 1.0)")
-    p.add_argument("--lambda-d", type=float, default=1.0, help="weight of G's adversarial loss against Di (default 1.0)")
-    p.add_argument("--lambda-recon", type=float, default=1.0,
-                   help="weight of the reconstruction loss 0.7 swap + 0.3 self (default 1.0)")
-    p.add_argument("--lambda-tri", type=float, default=1.0, help="weight of the triplet loss (default 1.0)")
-    p.add_argument("--lambda-class", type=float, default=1.0, help="weight of the classification loss (default 1.0)")
+    p.add_argument("--lambda-dp", type=float, default=_MODEL.lambda_dp, help="weight of G's adversarial loss against Dp")
+    p.add_argument("--lambda-d", type=float, default=_MODEL.lambda_d, help="weight of G's adversarial loss against Di")
+    p.add_argument("--lambda-recon", type=float, default=_MODEL.lambda_recon,
+                   help="weight of the reconstruction loss 0.7 swap + 0.3 self")
+    p.add_argument("--lambda-tri", type=float, default=_MODEL.lambda_tri, help="weight of the triplet loss")
+    p.add_argument("--lambda-class", type=float, default=_MODEL.lambda_class, help="weight of the classification loss")
     p.add_argument("--smooth-label", action="store_true",
                    help="noisy discriminator targets: real ~ U(0.9, 1), fake ~ U(0, 0.1), rare real/fake swap")
-    p.add_argument("--margin", type=float, default=1.0, help="hard triplet margin, used without --soft-margin (default 1.0)")
+    p.add_argument("--margin", type=float, default=_MODEL.margin, help="hard triplet margin, used without --soft-margin")
     p.add_argument("--soft-margin", action="store_true", help="soft-margin triplet loss")
     p.add_argument("--batch-hard", action="store_true",
                    help="accepted for old command lines: batch-hard mining is always on")
@@ -99,65 +109,66 @@ def _loss_flags(p: argparse._ArgumentGroup) -> None:
 
 
 def _optim_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--niter", type=int, default=50, help="epochs at the initial learning rates (default 50)")
-    p.add_argument("--niter-decay", type=int, default=50,
-                   help="then epochs of linear decay towards 0 (default 50); total = niter + niter-decay")
-    p.add_argument("--lr", type=float, default=0.001,
+    p.add_argument("--niter", type=int, default=_MODEL.niter, help="epochs at the initial learning rates")
+    p.add_argument("--niter-decay", type=int, default=_MODEL.niter_decay,
+                   help="then epochs of linear decay towards 0; total = niter + niter-decay")
+    p.add_argument("--lr", type=float, default=_MODEL.lr,
                    help="E's SGD learning rate; in stage 1 also G (x0.1), Di and Dp; stage 0: G 1e-5, Di/Dp 4e-5; "
-                        "stage 2: G 1e-6, Di/Dp 1e-5 (default 0.001; the README uses 2e-5)")
-    p.add_argument("--save-step", type=int, default=20,
-                   help="write <epoch>_net_{E,G,Di,Dp}.pth every N epochs (default 20)")
-    p.add_argument("--eval-step", type=int, default=5, help="evaluate E every N epochs and after the last (default 5)")
-    p.add_argument("--transfer-eval-every", type=int, default=0, metavar="N",
+                        "stage 2: G 1e-6, Di/Dp 1e-5 (the README uses 2e-5)")
+    p.add_argument("--save-step", type=int, default=_RUN.save_step,
+                   help="write <epoch>_net_{E,G,Di,Dp}.pth every N epochs")
+    p.add_argument("--eval-step", type=int, default=_RUN.eval_step, help="evaluate E every N epochs and after the last")
+    p.add_argument("--transfer-eval-every", type=int, default=_RUN.transfer_eval_every, metavar="N",
                    help="score pose transfer (body L1, SSIM, pose and identity accuracy on held-out test dancers) "
                         "every N iterations and after the last: TensorBoard transfer/*, <run>/transfer_metrics.jsonl "
-                        "(default 0: off)")
-    p.add_argument("--transfer-eval-pairs", type=int, default=64,
-                   help="(source, target) pairs per pose-transfer evaluation (default 64)")
+                        "(0: off)")
+    p.add_argument("--transfer-eval-pairs", type=int, default=_RUN.transfer_eval_pairs,
+                   help="(source, target) pairs per pose-transfer evaluation")
     p.add_argument("--sync-bn", action="store_true",
                    help="multi-process runs (torchrun): BatchNorm statistics of E, G and Dp over the global batch "
                         "(torch SyncBatchNorm on CUDA, streid's all-reduce BatchNorm on CPU/gloo)")
 
 
 def _display_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--display-port", type=int, default=6006, help="visdom server port on 127.0.0.1 (default 6006)")
-    p.add_argument("--display-id", type=int, default=1,
+    p.add_argument("--display-port", type=int, default=_DISPLAY.display_port, help="visdom server port on 127.0.0.1")
+    p.add_argument("--display-id", type=int, default=_DISPLAY.display_id,
                    help="> 0 shows visuals and loss curves (visdom windows id, id+1, id+2 when visdom is installed "
-                        "and running; always TensorBoard and web/index.html); 0 turns the display off (default 1)")
-    p.add_argument("--display-winsize", type=int, default=256, help="image width in web/index.html (default 256)")
-    p.add_argument("--display-freq", type=int, default=10, help="show visuals every N samples (triplets) (default 10)")
-    p.add_argument("--display-single-pane-ncols", type=int, default=0,
-                   help="> 0: all visuals in one visdom pane, N per row (the grid is 5 per row otherwise) (default 0)")
-    p.add_argument("--update-html-freq", type=int, default=100,
-                   help="rewrite web/index.html every N samples, at a display (default 100)")
+                        "and running; always TensorBoard and web/index.html); 0 turns the display off")
+    p.add_argument("--display-winsize", type=int, default=_DISPLAY.display_winsize, help="image width in web/index.html")
+    p.add_argument("--display-freq", type=int, default=_DISPLAY.display_freq, help="show visuals every N samples (triplets)")
+    p.add_argument("--display-single-pane-ncols", dest="single_pane_ncols", type=int, metavar="N",
+                   default=_DISPLAY.single_pane_ncols,
+                   help="> 0: all visuals in one visdom pane, N per row (the grid is 5 per row otherwise)")
+    p.add_argument("--update-html-freq", type=int, default=_DISPLAY.update_html_freq,
+                   help="rewrite web/index.html every N samples, at a display")
     p.add_argument("--no_html", action="store_true", help="do not write web/index.html and its images")
-    p.add_argument("--print-freq", type=int, default=10,
-                   help="a progress line in log.txt about every N samples (triplets) (default 10)")
+    p.add_argument("--print-freq", type=int, default=_RUN.print_freq,
+                   help="a progress line in log.txt about every N samples (triplets)")
 
 
 def _run_flags(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--checkpoints", default="./checkpoints/", help="output root (default ./checkpoints/)")
-    p.add_argument("--name", default="my_session", help="experiment folder under --checkpoints (default my_session)")
-    p.add_argument("--seed", type=int, default=1, help="seed of every random generator (default 1)")
+    p.add_argument("--checkpoints", default=_RUN.checkpoints, help="output root")
+    p.add_argument("--name", default=_RUN.name, help="experiment folder under --checkpoints")
+    p.add_argument("--seed", type=int, default=_RUN.seed, help="seed of every random generator")
     p.add_argument("--release-compat", action="store_true",
                    help="reproduce the released code as a whole: doubled generator gradient, ImageNet-normalised "
                         "targets, release sampler/eraser/flips, stem without ReLU, BN-neck not optimised, LR 0 in "
                         "the last epoch")
-    p.add_argument("--select-on", default="val", choices=("val", "test"),
-                   help="val: hold out the last identities of trainval and keep the best validation epoch "
-                        "(default); test: train on all trainval and keep the best test epoch, as the original")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--amp", nargs="?", const="bf16", default="off", choices=("off", "bf16", "fp16"),
-                   help="mixed precision: bf16 (CPU or CUDA; bare --amp) or fp16 (CUDA, loss-scaled) (default off)")
-    p.add_argument("--resume", default="", metavar="PATH", help="continue from a run's checkpoint.pth.tar")
-    p.add_argument("--max-iters-per-epoch", type=int, default=None, metavar="N",
+    p.add_argument("--select-on", default=_RUN.select_on, choices=SELECT_ON,
+                   help="val: hold out the last identities of trainval and keep the best validation epoch; "
+                        "test: train on all trainval and keep the best test epoch, as the original")
+    p.add_argument("--device", default=LoopConfig().device, help="auto (CUDA if present), cpu, cuda or cuda:N")
+    p.add_argument("--amp", nargs="?", const="bf16", default=_MODEL.amp, choices=AMP_MODES,
+                   help="mixed precision: bf16 (CPU or CUDA; bare --amp) or fp16 (CUDA, loss-scaled)")
+    p.add_argument("--resume", default=_RUN.resume, metavar="PATH", help="continue from a run's checkpoint.pth.tar")
+    p.add_argument("--max-iters-per-epoch", type=int, default=_RUN.max_iters_per_epoch, metavar="N",
                    help="stop each epoch after N iterations (quick experiments)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train ST-ReIDNet (the original train.py flags)", description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=RawDescriptionDefaultsHelpFormatter)
     _data_flags(parser.add_argument_group("data"))
     _model_flags(parser.add_argument_group("model"))
     _loss_flags(parser.add_argument_group("losses"))
@@ -167,35 +178,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run)
 
 
-def run_config(args: argparse.Namespace):
-    """The parsed flags as a StreidNetRunConfig."""
-    from ..training.display import DisplayOptions
-    from ..training.streidnet_config import ReleaseQuirks, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
-
+def run_config(args: argparse.Namespace) -> StreidNetRunConfig:
+    """The parsed flags as a StreidNetRunConfig: every config field with a flag of the same name
+    takes its value; --pretrained is resolved into E's and Di's files, --release-compat sets the
+    quirks."""
     pretrained, pretrained_di = resolve_pretrained(args.pretrained, args.arch)
-    model = StreidNetConfig(
-        num_classes=0, stage=args.stage, arch=args.arch, emb_type=args.emb_type, last_stride=args.last_stride,
-        height=args.height, width=args.width, norm=args.norm, drop=args.drop, connect_layers=args.connect_layers,
-        fuse_mode=args.fuse_mode, pose_feature_size=args.pose_feature_size, ngf=args.ngf, lr=args.lr, niter=args.niter,
-        niter_decay=args.niter_decay, lambda_d=args.lambda_d, lambda_dp=args.lambda_dp,
-        lambda_recon=args.lambda_recon, lambda_tri=args.lambda_tri, lambda_class=args.lambda_class,
-        smooth_label=args.smooth_label, soft_margin=args.soft_margin, margin=args.margin, mask=args.mask,
-        emb_smooth=args.emb_smooth, pretrained=pretrained, pretrained_di=pretrained_di,
-        netE_pretrain=args.netE_pretrain, netG_pretrain=args.netG_pretrain, netDi_pretrain=args.netDi_pretrain,
-        netDp_pretrain=args.netDp_pretrain, quirks=ReleaseQuirks.release() if args.release_compat else ReleaseQuirks(),
-        device=args.device, amp=args.amp)
-    display = DisplayOptions(
-        name=args.name, display_id=args.display_id, display_port=args.display_port,
-        display_winsize=args.display_winsize, display_freq=args.display_freq,
-        single_pane_ncols=args.display_single_pane_ncols, update_html_freq=args.update_html_freq, no_html=args.no_html)
-    return StreidNetRunConfig(
-        model=model, dataset=args.dataset, dataroot=args.dataroot, checkpoints=args.checkpoints, name=args.name,
-        batch_size=args.batch_size, workers=args.workers, skip_frame=args.skip_frame, inter_rate=args.inter_rate,
-        pose_aug=args.pose_aug, eraser=args.eraser, release_compat=args.release_compat, save_step=args.save_step,
-        eval_step=args.eval_step, print_freq=args.print_freq, select_on=args.select_on, seed=args.seed,
-        resume=args.resume, max_iters_per_epoch=args.max_iters_per_epoch, display=display,
-        skip_validation=args.skip_validation, sync_bn=args.sync_bn,
-        transfer_eval_every=args.transfer_eval_every, transfer_eval_pairs=args.transfer_eval_pairs)
+    model = StreidNetConfig(**{**config_values(StreidNetConfig, args), "num_classes": 0, "pretrained": pretrained,
+                               "pretrained_di": pretrained_di,
+                               "quirks": ReleaseQuirks.switched(args.release_compat)})
+    return StreidNetRunConfig(**config_values(StreidNetRunConfig, args), model=model,
+                              display=DisplayOptions(**config_values(DisplayOptions, args)))
 
 
 def _run(args: argparse.Namespace) -> int:

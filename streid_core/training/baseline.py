@@ -1,4 +1,5 @@
-"""The RGB re-ID baseline (the original baseline.py, spec 1.1 / 3.3 / 3.5) as a TrainingTask.
+"""The RGB re-ID baseline (the original baseline.py, docs/original-system.md §1.1, §3.3, §3.5) as a
+TrainingTask.
 
 Single: a batch of b triplets (3b images) -> encoder -> batch-hard triplet on the pre-BN pooled
     feature (every row an anchor) + ID cross entropy (label smoothing 0.1 with
@@ -13,7 +14,7 @@ Differences from the release, all deliberate:
 - One forward pass over the whole batch instead of one per third (anchors, positives,
   negatives): BatchNorm sees all 3b images together, and it is faster.
 - The BN-neck weight is trained (the release left it out of the optimiser) and the stem has
-  its ReLU; `release_compat` restores both.
+  its ReLU; `ReleaseQuirks` (--release-compat) restores both.
 - Incomplete last batches are dropped (a few images cannot form a batch-hard batch).
 """
 from __future__ import annotations
@@ -71,7 +72,7 @@ class BaselineTask:
         if config.sync_bn and run.dist.is_distributed:
             convert_sync_batchnorm(self.encoder, run.device)
         self.model = wrap_ddp(self.encoder, run.dist, run.device)
-        groups = self.encoder.param_groups(config.lr, BACKBONE_LR_MULT, train_bn_neck=not config.release_compat)
+        groups = self.encoder.param_groups(config.lr, BACKBONE_LR_MULT, train_bn_neck=not config.quirks.frozen_bn_neck)
         self.optimizer = make_optimizer(config.opt_name, groups, config.lr, config.momentum, config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=config.step_size, gamma=LR_DECAY)
         self.amp = config.amp
@@ -171,7 +172,7 @@ def baseline_data(config: BaselineConfig, run: RunContext) -> tuple[TrainData, E
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
     if not config.skip_validation:
-        check_run_data(dataset, records, val, progress=run.dist.rank == 0, allow_split_overlap=config.release_compat)
+        check_run_data(dataset, records, val, progress=run.dist.rank == 0, allow_split_overlap=config.quirks.data_pipeline)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset.num_classes
@@ -201,7 +202,7 @@ def evaluate_baseline(config: BaselineConfig) -> dict[str, float]:
     encoder, (height, width) = load_encoder(config.resume, run.device)
     dataset = load_dataset(resolve_dataset_dir(config.data_dir, config.dataset), config.split, config.combine_trainval)
     if not config.skip_validation:
-        check_run_data(dataset, [], progress=True, allow_split_overlap=config.release_compat)
+        check_run_data(dataset, [], progress=True, allow_split_overlap=config.quirks.data_pipeline)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=height, width=width)
     metrics = evaluate_split(encoder.to(memory_format=torch.channels_last), evaluation, "test", loop, run.device)

@@ -1,6 +1,7 @@
 """Configuration dataclasses of the training runs.
 
 - `LoopConfig`: what the shared loop (engine) needs, the same for every task.
+- `ReleaseQuirks`: the released code's behaviours that change its numbers, for both trainers.
 - `BaselineConfig`: every option of the original `baseline.py` plus streid's extras.
 
 Both serialise to plain JSON (`dataclasses.asdict`) for `config.json` and checkpoints.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 from ..atomic import check_output_dir
 from ..errors import StreidError
@@ -73,9 +74,37 @@ class LoopConfig:
             raise StreidError(f"--resume {self.resume}: no such checkpoint file; pass the checkpoint.pth.tar of a run")
 
 
+@dataclass(frozen=True)
+class ReleaseQuirks:
+    """Behaviours of the released code that change its numbers (docs/original-system.md §12; the
+    § below are that document's). All off by default, the corrected behaviour;
+    `ReleaseQuirks.release()` turns all of them on (--release-compat of both trainers). The
+    baseline has an encoder and data, so only stem_without_relu, frozen_bn_neck and
+    data_pipeline change it; ST-ReIDNet uses all of them."""
+
+    double_generator_gradient: bool = False  # L_G back-propagated twice into E and G (§3.4)
+    imagenet_targets: bool = False  # targets ImageNet-normalised, G outputs tanh (§3.1)
+    stem_without_relu: bool = False  # ResNet stem without ReLU in E and Di (§2.1)
+    frozen_bn_neck: bool = False  # E's BN-neck weight in no optimiser (§2.1, §3.5)
+    zero_lr_last_epoch: bool = False  # schedule reaches 0 in the last epoch (§3.5)
+    # the data pipeline's: release sampler, eraser and flips, and a split whose query and gallery
+    # share identities accepted (the release's DanceReID split)
+    data_pipeline: bool = False
+
+    @classmethod
+    def release(cls) -> "ReleaseQuirks":
+        return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def switched(cls, release_compat: bool) -> "ReleaseQuirks":
+        """What --release-compat sets: all of them, or none."""
+        return cls.release() if release_compat else cls()
+
+
 @dataclass
 class BaselineConfig:
-    """`streid baseline`: the options of the original baseline.py (spec 1.1) and streid's extras.
+    """`streid baseline`: the options of the original baseline.py (docs/original-system.md §1.1)
+    and streid's extras.
 
     Field names follow the original flags (`--lambda-tri` -> lambda_tri). Defaults are the
     original's except data_dir ("data", where every streid command looks for datasets).
@@ -101,7 +130,7 @@ class BaselineConfig:
     test_bn: bool = False
     pool: str = "max"
     pretrained: str | None = None
-    release_compat: bool = False  # stem without ReLU, BN-neck left out of the optimiser
+    quirks: ReleaseQuirks = field(default_factory=ReleaseQuirks)  # --release-compat: all on
     # losses
     soft_margin: bool = False
     margin: float = 4.0
@@ -181,7 +210,7 @@ class BaselineConfig:
         height, width = self.input_size
         return EncoderConfig(
             arch=self.arch, last_stride=self.last_stride, pool=self.pool, use_bn=self.use_bn,
-            test_bn=self.test_bn, stem_relu=not self.release_compat,
+            test_bn=self.test_bn, stem_relu=not self.quirks.stem_without_relu,
             num_classes=2 if self.emb_type == "Siamese" else num_classes,
             emb_type=self.emb_type, height=height, width=width,
         )

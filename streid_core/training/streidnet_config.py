@@ -1,7 +1,6 @@
-"""The configuration of ST-ReIDNet training: `StreidNetConfig` (the networks and their
-optimisation), `ReleaseQuirks` (the release's behaviours that change its numbers) and
-`StreidNetRunConfig` (a whole `streid train` run: data, loop and display around the model), with
-the checks a resume and --pretrained need before any work."""
+"""The configuration of ST-ReIDNet training: `StreidNetConfig` (the networks, their optimisation
+and the release's quirks) and `StreidNetRunConfig` (a whole `streid train` run: data, loop and
+display around the model), with the checks a resume and --pretrained need before any work."""
 from __future__ import annotations
 
 import math
@@ -13,29 +12,11 @@ from ..atomic import check_output_dir
 from ..errors import StreidError
 from ..models.generator import RELEASE_NGF
 from ..models.streidnet import StreidNetArchitecture
-from .config import LoopConfig, check_rate
+from .config import LoopConfig, ReleaseQuirks, check_rate
 from .display import DisplayOptions
 from .distributed import check_batch_split, launched_world_size
 
 STAGES = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class ReleaseQuirks:
-    """Behaviours of the released code that change its numbers (docs/original-system.md §12; the
-    § below are that document's). All off by default; `ReleaseQuirks.release()` turns all of them
-    on (--release-compat). The data-side quirks (sampler, eraser, flips) live in the data
-    pipeline's own `release_compat` options."""
-
-    double_generator_gradient: bool = False  # L_G back-propagated twice into E and G (§3.4)
-    imagenet_targets: bool = False  # targets ImageNet-normalised, G outputs tanh (§3.1)
-    stem_without_relu: bool = False  # ResNet stem without ReLU in E and Di (§2.1)
-    frozen_bn_neck: bool = False  # E's BN-neck weight in no optimiser (§2.1, §3.5)
-    zero_lr_last_epoch: bool = False  # schedule reaches 0 in the last epoch (§3.5)
-
-    @classmethod
-    def release(cls) -> "ReleaseQuirks":
-        return cls(True, True, True, True, True)
 
 
 @dataclass
@@ -138,7 +119,6 @@ class StreidNetRunConfig:
     inter_rate: float = 0.7
     pose_aug: str = "no"
     eraser: bool = False
-    release_compat: bool = False  # the data side: release sampler, eraser and flips
     save_step: int = 20
     eval_step: int = 5
     print_freq: int = 10  # samples (triplets) between log lines, as the original counts
@@ -209,6 +189,8 @@ def check_same_architecture(checkpoint: dict[str, Any], current: StreidNetConfig
         raise StreidError(f"{source}: not an ST-ReIDNet run's checkpoint (no generator and discriminators); "
                           "resume from the checkpoint.pth.tar of a `streid train` run")
     now = current.to_dict()
+    if isinstance(stored.get("quirks"), dict):  # a quirk one streid version lacks cannot be compared
+        now["quirks"] = {k: v for k, v in now["quirks"].items() if k in stored["quirks"]}
     diff = [f"{k}={stored.get(k)!r} (now {now[k]!r})" for k in _ARCHITECTURE_FIELDS if stored.get(k) != now[k]]
     if diff:
         raise StreidError(f"{source}: the checkpoint's ST-ReIDNet differs ({', '.join(diff)}); resume with the flags it was trained with")

@@ -63,9 +63,9 @@ def streidnet_data(cfg: StreidNetRunConfig, dist: DistContext | None = None) -> 
     m = cfg.model
     images = ReidImageDataset(records, labels, "streid_train", m.height, m.width, keypoints=dataset.keypoints,
                               with_pose=True, with_mask=True, pose_aug=cfg.pose_aug, eraser=cfg.eraser,
-                              release_compat=cfg.release_compat, seed=cfg.seed)
+                              release_compat=m.quirks.data_pipeline, seed=cfg.seed)
     sampler = SparseTemporalTripletSampler(records, labels, cfg.inter_rate, cfg.skip_frame, videos=dataset.videos or None,
-                                           release_compat=cfg.release_compat, seed=cfg.seed,
+                                           release_compat=m.quirks.data_pipeline, seed=cfg.seed,
                                            num_replicas=dist.world_size, rank=dist.rank)
     batches = TripletBatchSampler(sampler, cfg.batch_size, drop_last=True)
     if len(batches) == 0:
@@ -77,7 +77,8 @@ def streidnet_data(cfg: StreidNetRunConfig, dist: DistContext | None = None) -> 
     else:
         val, note = dataset.val, "" if dataset.val else "the split leaves no validation identities"
     if not cfg.skip_validation:
-        check_run_data(dataset, records, val, with_poses=True, progress=dist.is_main, allow_split_overlap=cfg.release_compat)
+        check_run_data(dataset, records, val, with_poses=True, progress=dist.is_main,
+                       allow_split_overlap=m.quirks.data_pipeline)
     evaluation = EvalData(query=dataset.query, gallery=dataset.gallery, protocol=dataset.protocol,
                           height=m.height, width=m.width, val=val, val_note=note)
     return TrainData(images, batches), evaluation, dataset
