@@ -9,6 +9,7 @@ from _make_streid_batch import one_thread, tiny_batch, tiny_config
 from streid_core.training.hooks import TrainContext
 from streid_core.training.run_logging import RunLog
 from streid_core.training.streidnet import StreidNetTask
+from streid_core.errors import StreidError
 from streid_core.training.config import ReleaseQuirks
 from streid_core.training.streidnet_run import NetworkSnapshots
 from streid_core.training.streidnet_schedule import lr_factor, stage_learning_rates
@@ -60,6 +61,18 @@ def test_all_four_schedules_follow_the_rule_from_each_stage_lr(quirks, factors):
 def test_stage_learning_rates_table():
     assert stage_learning_rates(1, 1e-3) == pytest.approx({"E": 1e-3, "G": 1e-4, "Di": 1e-3, "Dp": 1e-3})
     assert stage_learning_rates(2, 1e-3) == {"E": 1e-3, "G": 1e-6, "Di": 1e-5, "Dp": 1e-5}
+    # --lr-g replaces G's rate alone, in every stage
+    assert stage_learning_rates(0, 2e-5, lr_g=2e-4) == {"E": 2e-5, "G": 2e-4, "Di": 4e-5, "Dp": 4e-5}
+    assert stage_learning_rates(1, 1e-3, lr_g=5e-4)["G"] == 5e-4
+
+
+def test_lr_g_reaches_g_optimiser_and_is_checked():
+    task = StreidNetTask(tiny_config(lr=2e-5, lr_g=2e-4))
+    assert task.optimizers["G"].param_groups[0]["lr"] == 2e-4
+    assert task.optimizers["E"].param_groups[0]["lr"] == 2e-5
+    for bad in (0.0, float("nan"), -1e-4):
+        with pytest.raises(StreidError, match="--lr-g"):
+            tiny_config(lr_g=bad).validate()
 
 
 def test_bn_neck_optimised_by_default_and_left_out_with_release_compat():

@@ -115,6 +115,9 @@ def _optim_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--lr", type=float, default=_MODEL.lr,
                    help="E's SGD learning rate; in stage 1 also G (x0.1), Di and Dp; stage 0: G 1e-5, Di/Dp 4e-5; "
                         "stage 2: G 1e-6, Di/Dp 1e-5 (the README uses 2e-5)")
+    p.add_argument("--lr-g", type=float, default=_MODEL.lr_g, metavar="LR",
+                   help="G's Adam learning rate in any stage, instead of the stage's (not in the release: at "
+                        "stage 0's 1e-5 G needs a GPU budget to learn to draw; the CPU recipe uses 2e-4)")
     p.add_argument("--save-step", type=int, default=_RUN.save_step,
                    help="write <epoch>_net_{E,G,Di,Dp}.pth every N epochs")
     p.add_argument("--eval-step", type=int, default=_RUN.eval_step, help="evaluate E every N epochs and after the last")

@@ -105,7 +105,7 @@ class StreidNetTask:
             for net in (self.encoder,) * (cfg.stage == 0) + (self.generator, self.pose_discriminator):
                 convert_sync_batchnorm(net, self.device)
 
-        lrs = stage_learning_rates(cfg.stage, cfg.lr)
+        lrs = stage_learning_rates(cfg.stage, cfg.lr, cfg.lr_g)
         # lr_mult 1 for the backbone: the release declared 0.1 but its scheduler overwrote it,
         # so the published recipe (--lr 2e-5) was tuned with every group at --lr.
         e_groups = self.encoder.param_groups(lrs["E"], 1.0, train_bn_neck=not quirks.frozen_bn_neck)

@@ -38,6 +38,9 @@ class StreidNetConfig:
     pose_feature_size: int = 128
     ngf: int = RELEASE_NGF  # G's base width
     lr: float = 0.001
+    # G's Adam learning rate; None: the stage's (stage 0: 1e-5, stage 1: 0.1 x lr, stage 2: 1e-6). Not in
+    # the release: at its stage-0 rate G needs the paper's GPU budget to draw (reports/transfer-curve)
+    lr_g: float | None = None
     niter: int = 50
     niter_decay: int = 50
     lambda_d: float = 1.0
@@ -68,6 +71,8 @@ class StreidNetConfig:
             if value < 32 or value % 32:
                 raise StreidError(f"{flag} {value}: must be positive and divisible by 32 (G halves the image 5 times), e.g. 256x128")
         check_rate("--lr", self.lr, positive=True)
+        if self.lr_g is not None:
+            check_rate("--lr-g", self.lr_g, positive=True)
         if not (math.isfinite(self.drop) and 0.0 <= self.drop < 1.0):
             raise StreidError(f"--drop {self.drop}: a dropout probability, >= 0 and < 1")
         if self.pose_feature_size < 1:

@@ -8,16 +8,19 @@ from torch.optim.lr_scheduler import LambdaLR
 from ..errors import StreidError
 
 
-def stage_learning_rates(stage: int, lr: float) -> dict[str, float]:
+def stage_learning_rates(stage: int, lr: float, lr_g: float | None = None) -> dict[str, float]:
     """Initial LR of each network's optimiser (docs/original-system.md §3.5). E always uses --lr;
-    the others are fixed per stage, except in stage 1 where they follow --lr."""
+    the others are fixed per stage, except in stage 1 where they follow --lr. `lr_g` (--lr-g, not
+    in the release) replaces G's."""
     if stage == 0:
-        return {"E": lr, "G": 1e-5, "Di": 4e-5, "Dp": 4e-5}
-    if stage == 1:
-        return {"E": lr, "G": 0.1 * lr, "Di": lr, "Dp": lr}
-    if stage == 2:
-        return {"E": lr, "G": 1e-6, "Di": 1e-5, "Dp": 1e-5}
-    raise StreidError(f"--stage {stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
+        rates = {"E": lr, "G": 1e-5, "Di": 4e-5, "Dp": 4e-5}
+    elif stage == 1:
+        rates = {"E": lr, "G": 0.1 * lr, "Di": lr, "Dp": lr}
+    elif stage == 2:
+        rates = {"E": lr, "G": 1e-6, "Di": 1e-5, "Dp": 1e-5}
+    else:
+        raise StreidError(f"--stage {stage}: use 0 (end-to-end), 1 (fixed E) or 2 (fine-tune all)")
+    return rates if lr_g is None else {**rates, "G": lr_g}
 
 
 def lr_factor(epoch: int, niter: int, niter_decay: int, zero_last_epoch: bool = False) -> float:
