@@ -105,3 +105,16 @@ def test_every_demo_parameter_is_one_its_notebook_declares(tmp_path):
     check_parameters([resolve_notebook(name) for name in NOTEBOOKS], common, per_notebook)
     for stem in ("03_streidnet_training", "04_pose_transfer_explorer", "05_evaluation_report"):
         assert {k: per_notebook[stem][k] for k in ("transfer_pairs", "transfer_seed")} == DEMO.transfer
+    # notebook 03 spreads `options` / `run_options` into the configs: each key must be a field,
+    # and the demo's ST-ReIDNet (the CPU recipe of reports/transfer-curve) must validate
+    from dataclasses import fields
+
+    from streid_core.training.streidnet_config import StreidNetConfig, StreidNetRunConfig
+
+    plan = DEMO.streidnet
+    model = StreidNetConfig(num_classes=1, lambda_d=plan["lambda_d"], lambda_dp=plan["lambda_dp"], **plan["options"])
+    run = StreidNetRunConfig(model=model, **plan["run_options"])
+    assert set(plan["options"]) <= {f.name for f in fields(StreidNetConfig)}
+    model.validate()
+    assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
+    assert run.print_freq == plan["run_options"]["print_freq"] and plan["transfer_eval_every"] > 0
