@@ -379,7 +379,7 @@ def test_nan_detection_confidence_is_refused_naming_file_and_line(tmp_path, caps
     (["st-vs-baseline", "--out", "{file}"], "--out {file}: is a file"),
     (["demo", "--out", "{file}"], "--out {file}: is a file"),
     (["notebooks", "run", "01", "--reports", "{file}"], "--reports {file}: is a file"),
-    (["evaluate", "{tmp}/nowhere", "--checkpoint", "{file}"], "dataset folder not found"),
+    (["evaluate", "{tmp}/nowhere", "--checkpoint", "{file}"], "nowhere: no such dataset folder"),
     (["evaluate", "-d", "x", "--checkpoint", "{file}", "--seed", "-1"], "--seed -1"),
     (["track", "--frames", "{tmp}", "--dets", "{tmp}", "--checkpoint", "none", "--out", "{tmp}/t.txt"],
      "detection file not found"),

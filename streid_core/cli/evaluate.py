@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import StreidError
+from ._args import add_amp_arg, add_checkpoint_arg, add_dataset_args, add_device_arg, command_parser, dataset_root
 
 AP_CHOICES = ("non_interpolated", "trapezoid", "sklearn")
 METRIC_CHOICES = ("sqeuclidean", "euclidean", "cosine")
@@ -16,16 +17,13 @@ SELECT_CHOICES = ("random", "failures")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="CMC/mAP/mINP of a checkpoint on a dataset's query/gallery split",
+    parser = command_parser(
+        subparsers, "evaluate", help="CMC/mAP/mINP of a checkpoint on a dataset's query/gallery split",
         description="Embed the query and gallery images of a dataset with a checkpoint's encoder, print "
                     "R1/R5/R10, mAP and mINP, and write metrics.json (rates as fractions in [0, 1]).",
     )
-    parser.add_argument("dataset_dir", nargs="?", metavar="DATASET_DIR",
-                        help="a prepared dataset folder (instead of -d NAME)")
-    parser.add_argument("--checkpoint", required=True, help="a streid checkpoint (checkpoint.pth.tar / model_best.pth.tar)")
-    parser.add_argument("-d", "--dataset", help="dataset name, looked up in --data-dir (e.g. DanceReID, synthdance)")
-    parser.add_argument("--data-dir", default="data", help="folder holding the datasets (default data)")
+    add_dataset_args(parser, positional=True)
+    add_checkpoint_arg(parser, "a streid checkpoint (checkpoint.pth.tar / model_best.pth.tar)", required=True)
     parser.add_argument("--split", type=int, default=0, help="split index of splits.json (default 0)")
     parser.add_argument("--query-mode", choices=("official", "identity"),
                         help="official query/gallery lists or every image of the query/gallery identities "
@@ -43,11 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--k2", type=int, default=6, help="re-ranking k2 (default 6)")
     parser.add_argument("--lambda-value", type=float, default=0.3, help="re-ranking weight of the original distance (default 0.3)")
     parser.add_argument("--flip", action="store_true", help="average each image's descriptor with its mirror's")
-    parser.add_argument("--amp", action="store_true", help="run the encoder in bfloat16 (float16 on CUDA) autocast")
+    add_amp_arg(parser, help="run the encoder in autocast: bf16 (CPU or CUDA; bare --amp) or fp16 (CUDA)")
     parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     parser.add_argument("-j", "--workers", type=int, default=0,
                         help="image-loading worker processes (default 0: load in the main process)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_device_arg(parser)
     parser.add_argument("--out", help="output folder (default: <checkpoint folder>/evaluate/<dataset folder>)")
     parser.add_argument("--cache-dir", help="feature cache folder (default: <checkpoint folder>/feature_cache)")
     parser.add_argument("--no-cache", action="store_true", help="always embed the images, read and write no cache")
@@ -61,26 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--show-junk", action="store_true",
                         help="show same-identity same-camera gallery images (grey) in ranked lists instead of skipping them")
     parser.set_defaults(run=run_evaluate)
-
-
-def _dataset_root(args: argparse.Namespace) -> Path:
-    from ..data import resolve_dataset_dir
-
-    if args.dataset_dir and args.dataset:
-        raise StreidError(f"give the dataset once: DATASET_DIR {args.dataset_dir!r} or -d {args.dataset!r}, not both")
-    if args.dataset_dir:
-        root = Path(args.dataset_dir)
-        if not root.is_dir():
-            raise StreidError(f"{root}: dataset folder not found; pass a prepared dataset folder or -d NAME")
-        return root
-    if not args.dataset:
-        raise StreidError("no dataset: pass -d NAME (looked up in --data-dir) or a DATASET_DIR path")
-    try:
-        return resolve_dataset_dir(args.data_dir, args.dataset)
-    except StreidError:
-        if Path(args.dataset).is_dir():  # -d given a path: accept it as the README's users would expect
-            return Path(args.dataset)
-        raise
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -98,19 +76,18 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
     from ..atomic import check_output_dir, write_json
     from ..data import load_dataset
     from ..data.protocols import resolve_protocol
     from ..device import resolve_device
     from ..evaluation.pipeline import ReRanking, evaluate_reid
+    from ..training.precision import amp_dtype, check_amp
 
     _check_args(args)
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():  # fail before the dataset is read
         raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar or model_best.pth.tar of a run")
-    root = _dataset_root(args)
+    root = dataset_root(args)
     out_dir = Path(args.out) if args.out else checkpoint.parent / "evaluate" / root.name
     check_output_dir(out_dir, "--out")  # before any image is embedded
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else checkpoint.parent / "feature_cache"
@@ -119,7 +96,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     dataset = load_dataset(root, split=args.split, query_mode=args.query_mode)
     protocol = resolve_protocol(args.protocol or dataset.protocol)
     device = resolve_device(args.device)
-    dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if args.amp else None
+    check_amp(args.amp, device)
+    dtype = amp_dtype(args.amp)
     rerank = ReRanking(args.k1, args.k2, args.lambda_value) if args.rerank else None
 
     print(f"{dataset.name} ({root}): {len(dataset.query)} query / {len(dataset.gallery)} gallery images, "

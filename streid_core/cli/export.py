@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import StreidError
+from ._args import add_checkpoint_arg, command_parser
 
 EXPORTERS = ("dynamo", "torchscript")  # mirrors evaluation.export.EXPORTERS without importing torch
 # Largest error allowed between the ONNX model and PyTorch, relative to the largest descriptor
@@ -13,13 +14,13 @@ RELATIVE_TOLERANCE = 1e-4
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export", help="export a checkpoint's re-ID encoder to ONNX (dynamic batch) or TorchScript",
+    parser = command_parser(
+        subparsers, "export", help="export a checkpoint's re-ID encoder to ONNX (dynamic batch) or TorchScript",
         description="Export the inference encoder of a streid checkpoint. The exported model takes a float32 "
                     "batch (N, 3, H, W) at the checkpoint's input size, RGB, ImageNet-normalised, and returns "
                     "the (N, D) descriptors. The ONNX file is checked against PyTorch with onnxruntime.",
     )
-    parser.add_argument("--checkpoint", required=True, help="a streid checkpoint (checkpoint.pth.tar / model_best.pth.tar)")
+    add_checkpoint_arg(parser, "a streid checkpoint (checkpoint.pth.tar / model_best.pth.tar)", required=True)
     parser.add_argument("--onnx", metavar="OUT.onnx", help="ONNX file to write")
     parser.add_argument("--torchscript", metavar="OUT.pt", help="TorchScript file to write (load with torch.jit.load)")
     parser.add_argument("--exporter", choices=EXPORTERS, default="dynamo",

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ._args import add_dataset_args, command_parser, dataset_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "info",
+    parser = command_parser(
+        subparsers, "info",
         help="summarise a dataset folder (layout, splits, cameras, poses, videos); --check verifies every file",
         description=(
             "Print a dataset's layout, evaluation preset, keypoint convention and pose coverage, cameras, "
@@ -15,20 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "pose file (slow on full datasets)."
         ),
     )
-    parser.add_argument("dataset", help="dataset folder, or a dataset name looked up under --data-dir")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"),
-                        help="where dataset names are looked up (default: data)")
+    add_dataset_args(parser, positional=True)
     parser.add_argument("--split", type=int, default=0, help="split index in splits.json (default 0)")
     parser.add_argument("--check", action="store_true", help="decode every image and parse every pose file")
     parser.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.dataset import resolve_dataset_dir, summarize, validate
+    from ..data.dataset import summarize, validate
 
-    root = Path(args.dataset)
-    if not root.is_dir() and len(root.parts) == 1:  # a bare name such as "DanceReid"
-        root = resolve_dataset_dir(args.data_dir, args.dataset)
+    root = dataset_root(args)
     summary = summarize(root, split=args.split)
     if args.check:
         result = validate(root)

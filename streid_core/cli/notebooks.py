@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import StreidError
+from ._args import command_parser
 
 
 def _parse_value(text: str):
@@ -53,9 +54,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("notebooks", help="run the notebooks headless (papermill)")
+    parser = command_parser(subparsers, "notebooks", help="run the notebooks headless (papermill)")
     sub = parser.add_subparsers(dest="notebooks_command", metavar="ACTION", required=True)
-    run = sub.add_parser("run", help="execute notebooks into reports/<run-name>/ with an index.html")
+    run = command_parser(sub, "run", help="execute notebooks into reports/<run-name>/ with an index.html")
     run.add_argument("names", nargs="*", help="notebooks to run (e.g. 01 or 01_dataset_exploration); default all")
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                      help="set a notebook parameter (value parsed as YAML); repeatable")
@@ -64,5 +65,5 @@ def register(subparsers) -> None:
     run.add_argument("--run-name", default=None, help="folder name under --reports (default: run-<timestamp>)")
     run.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
     run.set_defaults(run=_run)
-    lst = sub.add_parser("list", help="list the notebooks")
+    lst = command_parser(sub, "list", help="list the notebooks")
     lst.set_defaults(run=_list)

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import StreidError
+from ._args import command_parser
 
 _DESCRIPTION = """\
 Estimate one person's 17 COCO keypoints in every image of --images with MediaPipe Pose (offline,
@@ -20,9 +21,9 @@ Needs the optional mediapipe extra; without it the command prints the one line t
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..data.pose_estimation import DEFAULT_MIN_DETECTION_CONFIDENCE, DEFAULT_MIN_VISIBILITY
 
-    parser = subparsers.add_parser(
-        "pose", help="estimate COCO-17 keypoints for your own images (MediaPipe; DanceReID pose files)",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        subparsers, "pose", help="estimate COCO-17 keypoints for your own images (MediaPipe; DanceReID pose files)",
+        description=_DESCRIPTION, raw_description=True,
     )
     parser.add_argument("--images", required=True, type=Path, help="folder of .jpg/.jpeg/.png/.bmp images")
     parser.add_argument("--out", required=True, type=Path,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._args import command_parser
+
 _FOLDER_HELP = """\
 Your own images -> a streid dataset (open-reid layout).
 
@@ -24,15 +26,15 @@ video -> identities map used by sparse-temporal sampling).
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "prepare",
+    parser = command_parser(
+        subparsers, "prepare",
         help="convert raw Market-1501 / DukeMTMC-reID or your own images into a dataset folder",
         description="Convert raw data into a dataset folder (open-reid layout) that streid loads.",
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, title in (("market1501", "Market-1501"), ("dukemtmc", "DukeMTMC-reID")):
-        sub = kinds.add_parser(
-            kind,
+        sub = command_parser(
+            kinds, kind,
             help=f"raw {title} -> open-reid layout (+ official_split.json)",
             description=(
                 f"Convert raw {title} (bounding_box_train/, bounding_box_test/, query/) into the open-reid "
@@ -47,11 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument("--overwrite", action="store_true", help="replace --dst if it already exists")
         sub.set_defaults(run=_run_raw)
 
-    sub = kinds.add_parser(
-        "folder",
+    sub = command_parser(
+        kinds, "folder",
         help="your own images (one folder per identity, or a CSV) -> dataset",
         description=_FOLDER_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        raw_description=True,
     )
     source = sub.add_mutually_exclusive_group(required=True)
     source.add_argument("--src", type=Path, help="folder holding one sub-folder of images per identity")

@@ -5,12 +5,14 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ._args import add_amp_arg, add_dataset_args, add_device_arg, command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..experiments.st_vs_baseline import ComparisonBudget
 
-    p = subparsers.add_parser(
-        "st-vs-baseline",
+    p = command_parser(
+        subparsers, "st-vs-baseline",
         help="train the baseline and ST-ReIDNet with one budget over several seeds, and compare their encoders",
         description="Per seed: the small baseline (stage 0), G/Di/Dp around it (stage 1), then three fine-tunes of E "
                     "with the same number of steps: ST-ReIDNet, sparse-temporal sampling only, and the baseline's own "
@@ -20,11 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds (default 1 2 3)")
     p.add_argument("--out", default="reports/st-vs-baseline", help="folder for the runs and the report (default %(default)s)")
-    p.add_argument("--data-dir", default="data", help="folder holding the dataset (default %(default)s)")
-    p.add_argument("-d", "--dataset", default="synthdance", help="dataset with poses and videos (default %(default)s)")
+    add_dataset_args(p, default="synthdance", help="dataset with poses and videos")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time, one torch thread each (default %(default)s)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default %(default)s)")
+    add_device_arg(p)
     for f in dataclasses.fields(ComparisonBudget):
+        if f.name == "amp":
+            add_amp_arg(p, default=f.default, help="budget: mixed precision of every run, bf16 (bare --amp) or fp16 (CUDA)")
+            continue
         kind = float if isinstance(f.default, float) else int if f.type in ("int", "int | None") else str
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
                        help=f"budget: {f.name.replace('_', ' ')} (default {f.default})")
@@ -35,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.st_vs_baseline import ComparisonBudget, compare, render_markdown
 
     budget = ComparisonBudget(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ComparisonBudget)})
-    comparison = compare(args.seeds, args.out, args.data_dir, args.dataset, budget, jobs=args.jobs, device=args.device,
+    data_dir, name = args.data_dir, Path(args.dataset)
+    if len(name.parts) > 1:  # a dataset folder rather than a name in --data-dir
+        data_dir, name = name.parent, name.name
+    comparison = compare(args.seeds, args.out, data_dir, str(name), budget, jobs=args.jobs, device=args.device,
                          log=lambda line: print(line, flush=True))  # progress shows up at once in a log file
     print(render_markdown(comparison), end="")
     print(f"wrote {Path(args.out) / 'results.json'}, table.md and generated.png")

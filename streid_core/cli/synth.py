@@ -7,13 +7,15 @@ import os
 import time
 from pathlib import Path
 
+from ._args import command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..data.synth.config import SynthConfig
 
     d = SynthConfig()
-    p = subparsers.add_parser(
-        "synth",
+    p = command_parser(
+        subparsers, "synth",
         help="generate the procedural dance re-ID dataset (DanceReID layout)",
         description="Generate SynthDance: groups dancing one choreography per video (pose is shared, so "
                     "identity must come from the person), written in the DanceReID layout, plus a "

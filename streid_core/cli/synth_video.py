@@ -5,13 +5,15 @@ import argparse
 import os
 import time
 
+from ._args import command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..data.synth_video.config import DetectorNoise, VideoConfig
 
     d, n = VideoConfig(), DetectorNoise()
-    p = subparsers.add_parser(
-        "synth-video",
+    p = command_parser(
+        subparsers, "synth-video",
         help="render dance videos with tracking ground truth and simulated detections (MOTChallenge layout)",
         description="Render videos of groups dancing one choreography: they cross paths, hide one another and "
                     "walk out of the frame and back. Each sequence gets img1/ frames, gt/gt.txt (ids, boxes, "

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..errors import StreidError
-from ._args import parse_named_pairs
+from ._args import add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _SETTING_HELP = {
@@ -29,18 +29,19 @@ _SETTING_HELP = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..tracking.config import TrackerConfig
 
-    track = subparsers.add_parser(
-        "track", help="track people in a sequence of frames (MOTChallenge in and out)",
+    track = command_parser(
+        subparsers, "track", help="track people in a sequence of frames (MOTChallenge in and out)",
         description="Track the detections of det.txt through the frames in --frames and write MOTChallenge "
                     "results (frame,id,x,y,w,h,conf,-1,-1,-1). Appearance comes from a re-ID checkpoint; "
                     "--checkpoint none tracks by motion alone.",
     )
     track.add_argument("--frames", required=True, help="folder of frames named by number (000001.jpg, ...)")
     track.add_argument("--dets", required=True, help="MOTChallenge det.txt")
-    track.add_argument("--checkpoint", required=True, help="re-ID checkpoint for appearance, or 'none'")
+    add_checkpoint_arg(track, "re-ID checkpoint for appearance, or 'none' (motion only)", metavar="FILE|none",
+                       required=True)
     track.add_argument("--out", required=True, help="results file to write")
     track.add_argument("--seqinfo", help="seqinfo.ini giving the number of frames (default: the highest frame number)")
-    track.add_argument("--device", default="auto", help="auto, cpu or cuda for the re-ID model (default auto)")
+    add_device_arg(track, " for the re-ID model")
     track.add_argument("--min-conf", type=float, default=None,
                        help="drop detections with a lower confidence (default: keep all)")
     for field in dataclasses.fields(TrackerConfig):
@@ -48,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"{_SETTING_HELP[field.name]} (default {field.default})")
     track.set_defaults(run=run_track)
 
-    evaluate = subparsers.add_parser(
-        "track-eval", help="score tracker results against MOTChallenge ground truth (HOTA, IDF1, MOTA, IDSW)",
+    evaluate = command_parser(
+        subparsers, "track-eval", help="score tracker results against MOTChallenge ground truth (HOTA, IDF1, MOTA, IDSW)",
         description="Score one or more trackers' MOTChallenge results against <gt-root>/<seq>/gt/gt.txt and write "
                     "a comparison table as JSON and markdown.",
     )

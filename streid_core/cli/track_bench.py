@@ -5,14 +5,14 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ._args import parse_named_pairs
+from ._args import add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..tracking.config import TrackerConfig
 
-    p = subparsers.add_parser(
-        "track-bench",
+    p = command_parser(
+        subparsers, "track-bench",
         help="track every sequence by motion only and with each re-ID checkpoint, and tabulate HOTA/IDF1/IDSW",
         description="Run the tracker over every <seq> of --videos (img1/, det/det.txt, gt/gt.txt, seqinfo.ini, as "
                     "`streid synth-video` writes them) by motion alone and with the appearance of each --checkpoint, "
@@ -20,11 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "every ID switch) and table.md in --out.",
     )
     p.add_argument("--videos", required=True, help="folder of MOTChallenge sequences")
-    p.add_argument("--checkpoint", action="extend", nargs="+", default=[], metavar="NAME=PATH",
-                   help="a tracker name and its re-ID checkpoint, e.g. st-reidnet=logs/model_best.pth.tar; several "
-                        "may follow one flag or each have their own (motion-only is always included)")
+    add_checkpoint_arg(p, "a tracker name and its re-ID checkpoint, e.g. st-reidnet=logs/model_best.pth.tar; "
+                          "several may follow one flag or each have their own (motion-only is always included)",
+                       metavar="NAME=FILE", action="extend", nargs="+", default=[])
     p.add_argument("--out", required=True, help="folder for results/, table.json and table.md")
-    p.add_argument("--device", default="cpu", help="auto, cpu or cuda for the re-ID models (default %(default)s)")
+    add_device_arg(p, " for the re-ID models")
     p.add_argument("--no-trackeval", action="store_true", help="use only streid's own CLEAR-MOT/IDF1 scorer (no HOTA)")
     for field in dataclasses.fields(TrackerConfig):
         p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,

@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._args import add_checkpoint_arg, add_device_arg, command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "transfer", help="pose transfer: redraw a person in a target pose with a trained ST-ReIDNet",
+    parser = command_parser(
+        subparsers, "transfer", help="pose transfer: redraw a person in a target pose with a trained ST-ReIDNet",
         description="Encode --source with the checkpoint's E, render it in the --pose keypoints with G, write "
                     "--out (the model's canvas size, e.g. 128x256). The keypoints are x, y in the source "
                     "image's pixels.")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint.pth.tar of a `streid train` run")
+    add_checkpoint_arg(parser, "checkpoint.pth.tar of a `streid train` run (holds G)", required=True)
     parser.add_argument("--source", required=True, help="image of the person (any format PIL reads)")
     parser.add_argument("--pose", required=True,
                         help="pose text file of the target pose: DanceReID's 17 'x y' lines (coco17) or FD-GAN's "
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keypoints", choices=("coco17", "openpose18"), default=None,
                         help="format of --pose (default: the convention the model was trained on)")
     parser.add_argument("--out", required=True, help="output image; the format follows the extension (.png, .jpg)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_arg(parser)
     parser.set_defaults(run=_run)
 
 

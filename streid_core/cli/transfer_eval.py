@@ -6,38 +6,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._args import add_checkpoint_arg, add_dataset_args, add_device_arg, command_parser, dataset_root
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "transfer-eval", help="pose transfer measured against the truth: drawn vs real frames of the test dancers",
+    parser = command_parser(
+        subparsers, "transfer-eval",
+        help="pose transfer measured against the truth: drawn vs real frames of the test dancers",
         description="Sample (source s, target t) frame pairs of the same test dancer in the same video, draw s in "
                     "t's pose with the checkpoint's E and G, and compare with the real t: body-region L1, SSIM, "
                     "pose accuracy (vs the dancer's farthest other pose u), identity accuracy (vs another dancer "
                     "o of the video in t's pose) and E's rank-1 of the drawing among the real gallery, beside the "
                     "source-unchanged and mean-image references. Prints a markdown table; rates in [0, 1].")
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint.pth.tar of a `streid train` run (holds G)")
-    parser.add_argument("--dataset", required=True,
-                        help="dataset folder with poses (e.g. data/synthdance), or a name looked up in --data-dir")
-    parser.add_argument("--data-dir", default="data", help="folder holding the datasets (default data)")
+    parser.add_argument("checkpoint_file", nargs="?", metavar="CHECKPOINT", help="the same as --checkpoint")
+    add_checkpoint_arg(parser, "checkpoint.pth.tar of a `streid train` run (holds G)")
+    add_dataset_args(parser, help="dataset with poses (e.g. data/synthdance)")
     parser.add_argument("--split", type=int, default=0, help="split index of splits.json (default 0)")
     parser.add_argument("--pairs", type=int, default=64, help="(s, t) pairs to draw (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair sampling (default 0)")
     parser.add_argument("--min-pose-distance", type=float, default=0.05,
                         help="least pose change s -> t: mean joint distance over body height (default 0.05)")
     parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per forward pass (default 64)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_arg(parser)
     parser.add_argument("--out", help="write the metrics (and every pair) to this JSON file")
     parser.add_argument("--figure", help="write a PNG grid of example pairs: s | real t | G(s,pose t) | "
                                          "G(s,pose u) | G(o,pose t)")
     parser.add_argument("--figure-rows", type=int, default=6, help="pairs shown in --figure (default 6)")
     parser.set_defaults(run=run_transfer_eval)
-
-
-def _dataset_root(args: argparse.Namespace) -> Path:
-    from ..data import resolve_dataset_dir
-
-    root = Path(args.dataset)
-    return root if root.is_dir() else resolve_dataset_dir(args.data_dir, args.dataset)
 
 
 def run_transfer_eval(args: argparse.Namespace) -> int:
@@ -52,7 +47,10 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
         raise StreidError(f"--min-pose-distance {args.min_pose_distance}: must be >= 0")
     if args.figure and Path(args.figure).suffix.lower() != ".png":
         raise StreidError(f"--figure {args.figure}: the figure is a PNG; give a path ending in .png")
-    checkpoint = Path(args.checkpoint)
+    if bool(args.checkpoint_file) == bool(args.checkpoint):
+        raise StreidError("give the checkpoint once: CHECKPOINT or --checkpoint FILE (a `streid train` run's "
+                          "checkpoint.pth.tar)")
+    checkpoint = Path(args.checkpoint_file or args.checkpoint)
     if not checkpoint.is_file():
         raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar of a `streid train` run")
 
@@ -60,8 +58,8 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
     from ..evaluation.pose_transfer import evaluate_checkpoint, example_grid
     from ..models.pose_transfer import PoseTransfer
 
+    root = dataset_root(args)
     model = PoseTransfer(checkpoint, args.device)  # a checkpoint without G fails here, before the dataset is read
-    root = _dataset_root(args)
     dataset = load_dataset(root, split=args.split)
     report = evaluate_checkpoint(model, dataset, pairs=args.pairs, seed=args.seed,
                                  min_pose_distance=args.min_pose_distance, batch_size=args.batch_size,
