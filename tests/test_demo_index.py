@@ -112,9 +112,10 @@ def test_every_demo_parameter_is_one_its_notebook_declares(tmp_path):
     from streid_core.training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
     plan = DEMO.streidnet
-    model = StreidNetConfig(num_classes=1, lambda_d=plan["lambda_d"], lambda_dp=plan["lambda_dp"], **plan["options"])
+    model = StreidNetConfig(num_classes=1, **plan["options"])
     run = StreidNetRunConfig(model=model, **plan["run_options"])
     assert set(plan["options"]) <= {f.name for f in fields(StreidNetConfig)}
     model.validate()
     assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
+    assert model.lambda_d == model.lambda_dp == 0.0  # the options override notebook 03's README weights
     assert run.print_freq == plan["run_options"]["print_freq"] and plan["transfer_eval_every"] > 0

@@ -141,3 +141,15 @@ def test_readme_command_trains_one_tiny_epoch_end_to_end_and_transfers(tmp_path,
     # resuming with other networks is refused before anything is built
     assert main(argv + ["--niter-decay", "1", "--norm", "instance", "--resume", str(run / "checkpoint.pth.tar")]) == 2
     assert "norm='batch' (now 'instance')" in capsys.readouterr().err
+
+
+def test_preset_cpu_draw_sets_the_recipe_and_explicit_flags_win():
+    parser = build_parser()
+    model = run_config(parser.parse_args(["train", "--preset", "cpu-draw"])).model
+    assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
+    assert model.lambda_d == model.lambda_dp == 0.0
+    for argv in (["--preset", "cpu-draw", "--ngf", "16"], ["--ngf", "16", "--preset", "cpu-draw"]):
+        model = run_config(parser.parse_args(["train", *argv])).model
+        assert model.ngf == 16 and model.connect_layers == 5  # the flag wins, before or after
+    default = run_config(parser.parse_args(["train"])).model
+    assert (default.ngf, default.connect_layers, default.lr_g, default.lambda_d) == (64, 0, None, 1.0)

@@ -8,7 +8,7 @@ import argparse
 from ..models.reid import ARCHS
 from ..training.config import AMP_MODES, SELECT_ON, LoopConfig, ReleaseQuirks
 from ..training.display import DisplayOptions
-from ..training.streidnet_config import STAGES, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
+from ..training.streidnet_config import PRESETS, STAGES, StreidNetConfig, StreidNetRunConfig, resolve_pretrained
 from ._args import RawDescriptionDefaultsHelpFormatter, config_values
 
 _DESCRIPTION = """\
@@ -149,7 +149,22 @@ def _display_flags(p: argparse._ArgumentGroup) -> None:
                    help="a progress line in log.txt about every N samples (triplets)")
 
 
+class _ApplyPreset(argparse.Action):
+    """--preset NAME: the preset's values for every flag still at its default, so flags given
+    after it, or before it with another value, win."""
+
+    def __call__(self, parser, namespace, name, option_string=None):
+        for dest, value in PRESETS[name].items():
+            if getattr(namespace, dest) == parser.get_default(dest):
+                setattr(namespace, dest, value)
+        setattr(namespace, self.dest, name)
+
+
 def _run_flags(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--preset", choices=sorted(PRESETS), action=_ApplyPreset, default=None,
+                   help="named settings, overridden by explicit flags. cpu-draw: the CPU recipe under which G "
+                        "learns to draw (--ngf 32 --connect-layers 5 --drop 0 --lambda-d 0 --lambda-dp 0 "
+                        "--lr-g 2e-4; reports/transfer-curve)")
     p.add_argument("--checkpoints", default=_RUN.checkpoints, help="output root")
     p.add_argument("--name", default=_RUN.name, help="experiment folder under --checkpoints")
     p.add_argument("--seed", type=int, default=_RUN.seed, help="seed of every random generator")

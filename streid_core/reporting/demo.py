@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from ..data.synth import SynthConfig
 from ..errors import StreidError
+from ..training.streidnet_config import PRESETS
 
 NOTEBOOKS = ("01_dataset_exploration", "02_baseline_training", "03_streidnet_training",
              "04_pose_transfer_explorer", "05_evaluation_report")
@@ -58,16 +59,16 @@ class DemoPlan:
 # of 8 triplets, E at the seed README's learning rate (2e-5), G in the CPU recipe of
 # reports/transfer-curve: half the release's width (ngf 32), 5 skip connections, no dropout,
 # reconstruction losses only (--lambda-d 0 --lambda-dp 0: Di and Dp are not run) and Adam 2e-4
-# (--lr-g; the release's stage-0 rate, 1e-5, needs the paper's GPU budget). Its pose transfer is
+# (--lr-g; the release's stage-0 rate, 1e-5, needs the paper's GPU budget): `streid train
+# --preset cpu-draw`. Its pose transfer is
 # measured every 50 iterations (notebook 03's curve, TensorBoard transfer/*).
 DEMO = DemoPlan(
     synth=SynthConfig(),
     baseline=dict(arch="resnet18", height=128, width=64, batch_size=32, epochs=4, max_iters_per_epoch=30,
                   eval_step=1, lr=3e-3, step_size=3, amp="bf16", workers=1, threads=1),
     streidnet=dict(arch="resnet18", height=128, width=64, batch_size=8, niter=2, niter_decay=0,
-                   max_iters_per_epoch=100, eval_step=2, lr=2e-5, lambda_d=0.0, lambda_dp=0.0, amp="bf16",
-                   workers=1, threads=1, transfer_eval_every=50,
-                   options={"ngf": 32, "connect_layers": 5, "drop": 0.0, "lr_g": 2e-4},
+                   max_iters_per_epoch=100, eval_step=2, lr=2e-5, amp="bf16", workers=1, threads=1,
+                   transfer_eval_every=50, options=dict(PRESETS["cpu-draw"]),
                    run_options={"print_freq": 200}),  # a log line every 25 iterations
     report=dict(max_points=800, ranked_queries=4, failure_queries=4, threads=1),
 )
