@@ -13,6 +13,10 @@ Two guards, both about torch 2.14.1's oneDNN kernels:
    the actual networks on a probe batch in float32 and in bf16. When they disagree by more than
    `BF16_TOLERANCE` (relative L2 distance of the outputs) or bf16 gives NaN/inf, the caller
    runs in float32 instead and says so in one line.
+
+`amp_dtype`, `check_amp` and `autocast` turn an `--amp off|bf16|fp16` mode into autocast (for
+training and for every command that runs a network); `Precision` runs networks batch by batch
+under a mode, with guard 2 on the first batch.
 """
 from __future__ import annotations
 
@@ -104,3 +108,65 @@ def check_bf16(forward: Callable[[], Sequence], device_type: str = "cpu",
 def say(message: str) -> None:
     """One line to the user on stderr (the CLI's and the notebooks' log channel)."""
     print(f"streid: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- --amp outside training
+
+_AMP_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def amp_dtype(amp: str):
+    """The autocast dtype of an --amp mode (off, bf16, fp16), None for "off"."""
+    import torch
+
+    name = _AMP_DTYPES.get(amp)
+    return None if name is None else getattr(torch, name)
+
+
+def check_amp(amp: str, device) -> None:
+    """Refuse a mode the device cannot run: fp16 kernels are CUDA-only."""
+    import torch
+
+    from .errors import StreidError
+
+    if amp == "fp16" and torch.device(device).type != "cuda":
+        raise StreidError("--amp fp16 needs a CUDA device (fp16 kernels are GPU-only); use --amp bf16 on the CPU")
+
+
+def autocast(amp: str, device):
+    """Autocast context for `amp` on `device`; a null context when amp is "off"."""
+    import contextlib
+
+    import torch
+
+    dtype = amp_dtype(amp)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+class Precision:
+    """An --amp mode for networks run batch by batch outside training (tracking, pose transfer):
+    `run(forward, name)` calls `forward()` under the mode's autocast and returns its tensor as
+    float32. Under bf16 on the CPU the first run of each `name` (E, G, ...) first passes
+    `check_bf16` on that very batch; when bf16 disagrees, this Precision runs in float32 from
+    then on (that batch included) and says so in one line."""
+
+    def __init__(self, amp: str = "off", device="cpu", what: str = "networks") -> None:
+        import torch
+
+        self.device = torch.device(device)
+        check_amp(amp, self.device)
+        self.amp, self.what = amp, what
+        self._checked: set[str] = set()
+
+    def run(self, forward: Callable, name: str = ""):
+        if self.amp == "bf16" and self.device.type == "cpu" and name not in self._checked:
+            self._checked.add(name)
+            check = check_bf16(lambda: [forward()], self.device.type)
+            if not check.agrees:
+                say(check.message(" ".join(p for p in (self.what, name) if p)))
+                self.amp = "off"
+        with autocast(self.amp, self.device):
+            out = forward()
+        return out.float() if hasattr(out, "float") else out

@@ -15,6 +15,8 @@ from streid_core.errors import StreidError
 from streid_core.training.config import AMP_MODES
 
 ORIGINAL = {"baseline", "train"}  # the original system's flags, kept as they were
+# commands that run a network (besides st-vs-baseline, whose --amp is its budget runs'): each takes --amp, default off
+RUNS_A_NETWORK = {"evaluate", "track", "track-bench", "transfer", "transfer-eval"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
@@ -51,6 +53,9 @@ def test_command_follows_the_convention(name, parser):
     if device is not None:
         assert device.default == "auto", f"{name}: --device defaults to {device.default!r}, not auto"
     amp = _option(parser, "--amp")
+    if name in RUNS_A_NETWORK:
+        assert amp is not None, f"{name} runs a network but has no --amp"
+        assert amp.default == "off", f"{name}: --amp defaults to {amp.default!r}, not off (float32)"
     if amp is not None:
         assert set(amp.choices or ()) == {"off", "bf16", "fp16"}, f"{name}: --amp choices {amp.choices}"
         assert amp.const == "bf16", f"{name}: a bare --amp means {amp.const!r}, not bf16"

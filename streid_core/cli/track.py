@@ -7,8 +7,10 @@ import math
 from pathlib import Path
 
 from ..errors import StreidError
-from ._args import add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
+from ._args import add_amp_arg, add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
 
+AMP_HELP = ("run the re-ID encoder in autocast: bf16 (CPU or CUDA; bare --amp; on the CPU checked against float32 "
+            "on the first frame, falling back to float32 if off) or fp16 (CUDA); features are float32")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _SETTING_HELP = {
     "max_age": "frames a confirmed track may go unmatched and still be re-linked",
@@ -42,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     track.add_argument("--out", required=True, help="results file to write")
     track.add_argument("--seqinfo", help="seqinfo.ini giving the number of frames (default: the highest frame number)")
     add_device_arg(track, " for the re-ID model")
+    add_amp_arg(track, help=AMP_HELP)
     track.add_argument("--min-conf", type=float, default=None,
                        help="drop detections with a lower confidence (default: keep all)")
     for field in dataclasses.fields(TrackerConfig):
@@ -76,12 +79,12 @@ def _numbered_frames(folder: Path, extension: str | None) -> dict[int, Path]:
     return frames
 
 
-def _build_embedder(checkpoint: str, device_name: str):
+def _build_embedder(checkpoint: str, device_name: str, amp: str = "off"):
     from ..tracking.benchmark import load_embedder
 
     if not Path(checkpoint).is_file():
         raise StreidError(f"--checkpoint {checkpoint}: file not found; pass a re-ID checkpoint, or 'none' for motion only")
-    return load_embedder(checkpoint, device_name)
+    return load_embedder(checkpoint, device_name, amp=amp)
 
 
 def run_track(args: argparse.Namespace) -> int:
@@ -94,7 +97,12 @@ def run_track(args: argparse.Namespace) -> int:
     from ..tracking.config import TrackerConfig
     from ..tracking.tracker import Tracker, run_sequence
 
+    from ..device import resolve_device
+    from ..numerics import check_amp
+
     config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
+    if args.amp != "off":  # refuse fp16 on the CPU before any work (motion-only too)
+        check_amp(args.amp, resolve_device(args.device))
     check_output_file(args.out, "--out")
     if args.min_conf is not None and not math.isfinite(args.min_conf):
         raise StreidError(f"--min-conf {args.min_conf}: must be a finite number")
@@ -112,7 +120,7 @@ def run_track(args: argparse.Namespace) -> int:
         raise StreidError(f"{args.dets}: detections in frame {last_detected}, but the sequence has {num_frames} "
                           f"frames; check --frames/--seqinfo")
 
-    embedder = None if args.checkpoint.lower() == "none" else _build_embedder(args.checkpoint, args.device)
+    embedder = None if args.checkpoint.lower() == "none" else _build_embedder(args.checkpoint, args.device, args.amp)
     tracker = Tracker(config, embedder)
     empty = (np.zeros((0, 4)), np.zeros(0))
 

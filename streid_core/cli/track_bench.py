@@ -5,7 +5,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ._args import add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
+from ._args import add_amp_arg, add_checkpoint_arg, add_device_arg, command_parser, parse_named_pairs
+from .track import AMP_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        metavar="NAME=FILE", action="extend", nargs="+", default=[])
     p.add_argument("--out", required=True, help="folder for results/, table.json and table.md")
     add_device_arg(p, " for the re-ID models")
+    add_amp_arg(p, help=AMP_HELP)
     p.add_argument("--no-trackeval", action="store_true", help="use only streid's own CLEAR-MOT/IDF1 scorer (no HOTA)")
     for field in dataclasses.fields(TrackerConfig):
         p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrackerConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrackerConfig)})
     check_output_dir(args.out, "--out")
     comparison = run_benchmark(args.videos, parse_named_pairs(args.checkpoint, "--checkpoint", "PATH", "baseline=logs/baseline/model_best.pth.tar"), args.out, config=config,
-                               device=args.device, use_trackeval=not args.no_trackeval, progress=True)
+                               device=args.device, use_trackeval=not args.no_trackeval, progress=True,
+                               amp=args.amp)
     print(render_markdown(comparison), end="")
     out = Path(args.out)
     print(f"wrote {out / 'table.json'}, {out / 'table.md'} and results/ in {out}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import add_checkpoint_arg, add_device_arg, command_parser
+from ._args import add_amp_arg, add_checkpoint_arg, add_device_arg, command_parser
+
+AMP_HELP = ("run E and G in autocast: bf16 (CPU or CUDA; bare --amp; on the CPU each checked against float32 on "
+            "its first batch, falling back to float32 if off) or fp16 (CUDA)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="format of --pose (default: the convention the model was trained on)")
     parser.add_argument("--out", required=True, help="output image; the format follows the extension (.png, .jpg)")
     add_device_arg(parser)
+    add_amp_arg(parser, help=AMP_HELP)
     parser.set_defaults(run=_run)
 
 
@@ -37,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     if image_format is None:
         raise StreidError(f"--out {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
     check_output_file(out, "--out")
-    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device)
+    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device, args.amp)
     with atomic_file(out, "wb") as handle:
         image.save(handle, format=image_format)
     print(f"wrote {out} ({image.width}x{image.height})")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import add_checkpoint_arg, add_dataset_args, add_device_arg, command_parser, dataset_root
+from ._args import add_amp_arg, add_checkpoint_arg, add_dataset_args, add_device_arg, command_parser, dataset_root
+from .transfer import AMP_HELP
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="least pose change s -> t: mean joint distance over body height (default 0.05)")
     parser.add_argument("-b", "--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     add_device_arg(parser)
+    add_amp_arg(parser, help=AMP_HELP + "; the metrics are computed in float32")
     parser.add_argument("--out", help="write the metrics (and every pair) to this JSON file")
     parser.add_argument("--figure", help="write a PNG grid of example pairs: s | real t | G(s,pose t) | "
                                          "G(s,pose u) | G(o,pose t)")
@@ -59,7 +61,7 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
     from ..models.pose_transfer import PoseTransfer
 
     root = dataset_root(args)
-    model = PoseTransfer(checkpoint, args.device)  # a checkpoint without G fails here, before the dataset is read
+    model = PoseTransfer(checkpoint, args.device, args.amp)  # a checkpoint without G fails here, before the dataset is read
     dataset = load_dataset(root, split=args.split)
     report = evaluate_checkpoint(model, dataset, pairs=args.pairs, seed=args.seed,
                                  min_pose_distance=args.min_pose_distance, batch_size=args.batch_size,

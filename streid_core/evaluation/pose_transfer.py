@@ -48,6 +48,9 @@ two joints on the canvas and a body height > 0.
 
 Cost: E runs once per test frame (gallery and sources) and once per drawing of the G row; G draws
 3N images; all in eval mode under torch.inference_mode, in batches. SSIM needs scikit-image.
+With `amp` bf16 (or fp16 on CUDA) E and the drawing run under autocast (numerics.Precision: on the
+CPU each one's first batch is checked against float32, falling back to float32 with one line);
+features and drawings are float32 either way.
 """
 from __future__ import annotations
 
@@ -67,6 +70,7 @@ from ..data.pose import pose_maps, skeleton_mask, snap_to_canvas
 from ..data.records import LoadedDataset, Record
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize
 from ..errors import StreidError
+from ..numerics import Precision
 from .protocols import resolve_protocol
 
 if TYPE_CHECKING:
@@ -342,6 +346,7 @@ class PoseTransferReport:
     mean_other_pose_change: float  # mean pose distance t -> u
     per_pair: list[dict[str, Any]] = field(default_factory=list)
     examples: Tensor | None = None  # (k, 5, 3, H, W): s | real t | G(s,pose t) | G(s,pose u) | G(o,pose t)
+    amp: str = "off"  # the precision E and the drawing ran in (off after a bf16 fallback)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -350,6 +355,7 @@ class PoseTransferReport:
             "rows": dict(ROWS), "mean_image_from": self.mean_image_from,
             "other_video_pairs": self.other_video_pairs, "min_pose_distance": self.min_pose_distance,
             "mean_pose_change": self.mean_pose_change, "mean_other_pose_change": self.mean_other_pose_change,
+            "amp": self.amp,
             "definitions": {
                 "body_l1": "mean |drawn - real t| in [0,1] RGB over t's skeleton mask (the training's --mask, undilated)",
                 "ssim": "skimage structural_similarity, whole image, Gaussian sigma 1.5, data range 1",
@@ -417,18 +423,21 @@ def evaluate_pose_transfer(
     device: str | torch.device = "cpu",
     mean: Tensor | None = None,
     examples: int = 6,
+    amp: str = "off",
 ) -> PoseTransferReport:
     """Score `draw` on `pairs` sampled (s, t) pairs of the test dancers of `dataset` (see the module
     doc). `encoder` embeds ImageNet-normalised images (E in eval mode: its pre-BN descriptor);
     `draw(sources, poses)` takes [0, 1] images and heat-maps on the `image_size` = (height, width)
     canvas. `mean`: the mean-image reference (3, H, W); None = the mean of the training images.
-    nn.Modules among encoder/draw (and generator_draw's) are run in eval mode, then restored."""
+    nn.Modules among encoder/draw (and generator_draw's) are run in eval mode, then restored.
+    amp: off (float32), bf16 or fp16 (CUDA) autocast for E and the drawing (see the module doc)."""
     height, width = image_size
     if dataset.keypoints == "none":
         raise StreidError(f"{dataset.root}: the dataset has no pose files; pose transfer needs keypoints of the test images")
     if batch_size < 1:
         raise StreidError(f"--batch-size {batch_size}: must be >= 1")
     device = torch.device(device)
+    precision = Precision(amp, device, "transfer-eval")
     conv = convention(dataset.keypoints)
     records = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
     if not records:
@@ -453,7 +462,7 @@ def evaluate_pose_transfer(
         m.eval()
     try:
         with torch.inference_mode():
-            embed = lambda x: encoder(normalise(x))  # noqa: E731
+            embed = lambda x: precision.run(lambda: encoder(normalise(x)), "E")  # noqa: E731
             # E once per test frame: the gallery, and the sources s and o (which are test frames)
             frame_feats = _frame_features(embed, frames, batch_size, device)
             real_t = frames.images(t)
@@ -463,9 +472,11 @@ def evaluate_pose_transfer(
             sources = frames.images(who)
             poses = torch.cat([pose_t, pose_u, pose_t])
             if isinstance(draw, GeneratorDraw) and draw.encoder is encoder:
-                drawn = _in_batches(draw.from_features, batch_size, device, frame_feats[who], poses)
+                drawn = _in_batches(lambda f, p: precision.run(lambda: draw.from_features(f, p), "G"), batch_size,
+                                    device, frame_feats[who], poses)
             else:
-                drawn = _in_batches(draw, batch_size, device, sources, poses)
+                drawn = _in_batches(lambda x, p: precision.run(lambda: draw(x, p), "drawing"), batch_size,
+                                    device, sources, poses)
             del poses
             in_gallery = set(dataset.gallery)
             gallery = [i for i, r in enumerate(records) if r in in_gallery]
@@ -519,7 +530,7 @@ def evaluate_pose_transfer(
         mean_image_from=mean_from, other_video_pairs=sum(p.other_video for p in chosen),
         min_pose_distance=min_pose_distance, mean_pose_change=float(np.mean([p.pose_change for p in chosen])),
         mean_other_pose_change=float(np.mean([p.other_pose_change for p in chosen])), per_pair=per_pair,
-        examples=example_images)
+        examples=example_images, amp=precision.amp)
 
 
 def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, query_features: Tensor) -> dict[str, Any]:
@@ -544,20 +555,23 @@ def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, query_feature
 
 def evaluate_checkpoint(checkpoint: "str | os.PathLike | PoseTransfer", dataset: LoadedDataset, *, pairs: int = 64,
                         seed: int = 0, min_pose_distance: float = DEFAULT_MIN_POSE_DISTANCE, batch_size: int = 64,
-                        device: str = "cpu", examples: int = 6) -> PoseTransferReport:
+                        device: str = "cpu", examples: int = 6, amp: str | None = None
+                        ) -> PoseTransferReport:
     """`evaluate_pose_transfer` with E and G of a `streid train` run's checkpoint.pth.tar (read as
     `PoseTransfer` reads it; a baseline run or model_best.pth.tar, without G, is a StreidError), or
-    of an already loaded PoseTransfer (then `device` is the one it was loaded on)."""
+    of an already loaded PoseTransfer (then `device` is the one it was loaded on).
+    amp: off, bf16 or fp16 (CUDA) for E and G; None = the loaded PoseTransfer's mode (off for a path)."""
     from ..models.pose_transfer import PoseTransfer
 
-    model = checkpoint if isinstance(checkpoint, PoseTransfer) else PoseTransfer(checkpoint, device)
+    model = checkpoint if isinstance(checkpoint, PoseTransfer) else PoseTransfer(checkpoint, device, amp or "off")
+    amp = model.precision.amp if amp is None else amp
     if dataset.keypoints != "none" and convention(dataset.keypoints).num_joints != model.convention.num_joints:
         raise StreidError(f"{dataset.root}: keypoints in {dataset.keypoints}, but the model was trained on "
                           f"{model.convention.name}; evaluate on a dataset of its convention")
     draw = generator_draw(model.encoder, model.generator, model.config.imagenet_targets)
     return evaluate_pose_transfer(model.encoder, draw, dataset, model.image_size, pairs=pairs, seed=seed,
                                   min_pose_distance=min_pose_distance, batch_size=batch_size, device=model.device,
-                                  examples=examples)
+                                  examples=examples, amp=amp)
 
 
 FIGURE_COLUMNS = ("source s", "real t", "G(s,pose t)", "G(s,pose u)", "G(o,pose t)")

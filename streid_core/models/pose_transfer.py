@@ -8,6 +8,8 @@
 The source image is resized to the model's canvas and encoded by E (its pre-BN feature, the
 re-ID descriptor); the target keypoints become Gaussian heat-maps (sigma as in training) on
 the same canvas; G draws the image. The output has the model's canvas size (e.g. 128x256).
+`amp="bf16"` (or "fp16" on CUDA) runs E and G under autocast; on the CPU each network's first
+batch is checked against float32 first (numerics.Precision), falling back to float32 with one line.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..data.pose import keypoints_to_canvas, pose_maps
 from ..data.transforms import resize, to_normalized_tensor
 from ..device import resolve_device
 from ..errors import StreidError
+from ..numerics import Precision
 from .loading import load_checkpoint
 from .streidnet import StreidNetArchitecture
 
@@ -33,9 +36,12 @@ Keypoints = Union[np.ndarray, Sequence[Sequence[float]], str, os.PathLike]
 
 
 class PoseTransfer:
-    """E and G of an ST-ReIDNet checkpoint (a run's checkpoint.pth.tar), in eval mode."""
+    """E and G of an ST-ReIDNet checkpoint (a run's checkpoint.pth.tar), in eval mode, run under
+    the --amp mode `amp` (off, bf16, fp16; see the module doc)."""
 
-    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu", amp: str = "off") -> None:
+        self.device = resolve_device(device)
+        self.precision = Precision(amp, self.device, "pose transfer")  # fp16 on the CPU fails before loading
         state = load_checkpoint(checkpoint)
         task = state.get("task") or {}
         networks = task.get("networks") or {}
@@ -44,7 +50,6 @@ class PoseTransfer:
                 f"{checkpoint}: holds no ST-ReIDNet generator (model_best.pth.tar keeps only the encoder, and a "
                 "baseline run has none); pass the checkpoint.pth.tar of a `streid train` run")
         self.config = StreidNetArchitecture.from_config(task["config"])
-        self.device = resolve_device(device)
         self.convention = convention(self.config.keypoints)
         self.encoder = self.config.build_encoder()
         self.generator = self.config.build_generator(self.encoder.feature_dim)
@@ -81,7 +86,8 @@ class PoseTransfer:
         """E's (1, D) feature of the source image: what G keeps of the person."""
         height, width = self.image_size
         image, _ = resize(self._image(source_image), None, height, width)
-        return self.encoder(to_normalized_tensor(image)[None].to(self.device))
+        x = to_normalized_tensor(image)[None].to(self.device)
+        return self.precision.run(lambda: self.encoder(x), "E")
 
     def pose_input(self, target_keypoints: Keypoints, source_size: tuple[int, int],
                    keypoints_convention: str | KeypointConvention | None = None) -> torch.Tensor:
@@ -92,7 +98,7 @@ class PoseTransfer:
 
     @torch.inference_mode()
     def _draw(self, feature: torch.Tensor, pose: torch.Tensor) -> Image.Image:
-        image = self.config.generated_to_unit(self.generator(pose, feature)[0].float().cpu())
+        image = self.config.generated_to_unit(self.precision.run(lambda: self.generator(pose, feature), "G")[0].cpu())
         return Image.fromarray((image.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
 
     def render(self, source_image: SourceImage, target_keypoints: Keypoints,
@@ -111,6 +117,7 @@ class PoseTransfer:
 
 
 def transfer(checkpoint: str | os.PathLike, source_image: SourceImage, target_keypoints: Keypoints,
-             keypoints_convention: str | KeypointConvention | None = None, device: str = "cpu") -> Image.Image:
+             keypoints_convention: str | KeypointConvention | None = None, device: str = "cpu",
+             amp: str = "off") -> Image.Image:
     """One pose transfer: load the checkpoint's E and G and render (see PoseTransfer.render)."""
-    return PoseTransfer(checkpoint, device).render(source_image, target_keypoints, keypoints_convention)
+    return PoseTransfer(checkpoint, device, amp).render(source_image, target_keypoints, keypoints_convention)

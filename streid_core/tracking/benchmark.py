@@ -50,22 +50,25 @@ def check_tracker_names(checkpoints: dict[str, str | Path]) -> None:
             raise StreidError(f"--checkpoint {name!r}: use letters, digits and . _ + - in a tracker name, e.g. st-reidnet")
 
 
-def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--checkpoint") -> Embedder:
+def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--checkpoint",
+                  amp: str = "off") -> Embedder:
     """The re-ID encoder of a streid checkpoint as the tracker's embedder.
 
     The tracker compares embeddings by cosine, so it takes the BN-neck output when the encoder
     has one: the pre-BN descriptor (max-pooled ReLU activations, what re-ID evaluation uses) is
     all-positive, and any two crops lie within a cosine distance of about 0.05, where no gate or
     re-link threshold can tell people apart. The BN-neck centres each dimension, which spreads
-    the same crops over about 0.25-0.85."""
+    the same crops over about 0.25-0.85. `amp`: the encoder's --amp mode (see make_reid_embedder)."""
     from ..device import resolve_device
     from ..models.loading import load_encoder
+    from ..numerics import check_amp
     from .reid_embedder import make_reid_embedder
 
     path = Path(checkpoint)
     if not path.is_file():
         raise StreidError(f"{flag} {path}: file not found; pass a checkpoint written by streid baseline/train")
     resolved = resolve_device(device)
+    check_amp(amp, resolved)  # before the checkpoint is read
     try:
         encoder, (height, width) = load_encoder(path, resolved)
     except StreidError:
@@ -76,7 +79,7 @@ def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--ch
                           f"{reason}); pass a streid re-ID checkpoint") from None
     if getattr(encoder, "bn_neck", None) is not None:
         encoder.test_bn = True
-    return make_reid_embedder(encoder, int(height), int(width), resolved)
+    return make_reid_embedder(encoder, int(height), int(width), resolved, amp)
 
 
 def _frames(root: Path, seq: GroundTruthSequence, need_images: bool,
@@ -116,9 +119,15 @@ def switch_events(gt_root: str | Path, results_dir: str | Path) -> dict[str, lis
 
 def run_benchmark(videos: str | Path, checkpoints: dict[str, str | Path], out: str | Path,
                   config: TrackerConfig | None = None, device: str = "cpu", use_trackeval: bool = True,
-                  progress: bool = False) -> dict:
-    """Track, score and tabulate (see the module docstring); returns what table.json holds."""
+                  progress: bool = False, amp: str = "off") -> dict:
+    """Track, score and tabulate (see the module docstring); returns what table.json holds.
+    amp: the re-ID encoders' --amp mode (off, bf16, fp16), checked before any tracking."""
+    from ..device import resolve_device
+    from ..numerics import check_amp
+
     videos, out = Path(videos), Path(out)
+    if amp != "off":  # fp16 on the CPU fails before motion-only tracking runs
+        check_amp(amp, resolve_device(device))
     config = config or TrackerConfig()
     check_tracker_names(checkpoints)
     for name, path in checkpoints.items():
@@ -129,7 +138,7 @@ def run_benchmark(videos: str | Path, checkpoints: dict[str, str | Path], out: s
 
     results, seconds = {}, {}
     for name, checkpoint in trackers.items():
-        embedder = None if checkpoint is None else load_embedder(checkpoint, device)
+        embedder = None if checkpoint is None else load_embedder(checkpoint, device, amp=amp)
         results[name] = out / "results" / name
         start = time.perf_counter()
         for seq in sequences:
@@ -141,6 +150,7 @@ def run_benchmark(videos: str | Path, checkpoints: dict[str, str | Path], out: s
 
     comparison = compare_trackers(videos, results, use_trackeval=use_trackeval)
     comparison["tracker_config"] = asdict(config)
+    comparison["amp"] = amp
     for entry in comparison["trackers"]:
         name = entry["name"]
         entry["checkpoint"] = None if trackers[name] is None else str(trackers[name])

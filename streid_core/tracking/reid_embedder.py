@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..numerics import Precision
 from .tracker import Embedder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -23,15 +24,20 @@ def _crop(image: torch.Tensor, box: np.ndarray) -> torch.Tensor:
 
 
 def make_reid_embedder(model: torch.nn.Module, height: int, width: int,
-                       device: torch.device | str = "cpu") -> Embedder:
+                       device: torch.device | str = "cpu", amp: str = "off") -> Embedder:
     """An embedder that crops each box, resizes it to height x width, normalises it with the
     ImageNet mean and std, and runs `model` (in eval mode, under inference_mode) on all crops
     of a frame as one batch. `model(batch (N,3,H,W)) -> (N, D)` features.
+
+    amp: off (float32), bf16 or fp16 (CUDA only) autocast for the model; under bf16 on the CPU
+    the first frame with boxes runs the self-check of numerics.py, and the embedder falls back
+    to float32 (one line) when bf16 is off float32.
 
     The returned callable takes an HxWx3 RGB uint8 frame and (N,4) x, y, w, h boxes and returns
     float32 (N, D) features; with no boxes it returns an empty (0, 0) array without running the model.
     """
     device = torch.device(device)
+    precision = Precision(amp, device, "re-ID embedder")
     model = model.to(device)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
@@ -54,10 +60,10 @@ def make_reid_embedder(model: torch.nn.Module, height: int, width: int,
         batch = (torch.cat(crops) - mean) / std
         model.eval()
         with torch.inference_mode():
-            features = model(batch)
+            features = precision.run(lambda: model(batch))
         if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] != len(boxes):
             raise TypeError(f"the re-ID model must return an (N, D) tensor of features; got {type(features).__name__}"
                             f"{'' if not isinstance(features, torch.Tensor) else tuple(features.shape)}")
-        return features.float().cpu().numpy()
+        return features.cpu().numpy()
 
     return embed
