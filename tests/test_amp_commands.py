@@ -144,16 +144,6 @@ def _broken_encoder(monkeypatch):
     monkeypatch.setattr(loading, "load_encoder", lambda path, device: (BrokenUnderBf16(), (32, 16)))
 
 
-def test_track_falls_back_to_float32_with_one_line(videos, tmp_path, monkeypatch, capsys):
-    folder, checkpoint = videos
-    _broken_encoder(monkeypatch)
-    assert _track(folder, checkpoint, tmp_path / "fp32.txt") == 0
-    capsys.readouterr()
-    assert _track(folder, checkpoint, tmp_path / "bf16.txt", "--amp", "bf16") == 0
-    _fallback_line(capsys, "re-ID embedder")
-    assert np.array_equal(read_results(tmp_path / "bf16.txt"), read_results(tmp_path / "fp32.txt"))
-
-
 def test_track_and_track_bench_refuse_fp16_on_the_cpu(videos, tmp_path, capsys):
     folder, checkpoint = videos
     assert _track(folder, "none", tmp_path / "out.txt", "--amp", "fp16") == 2
@@ -182,15 +172,25 @@ def test_track_bench_bf16_gives_the_float32_table(videos, tmp_path, capsys):
                           read_results(tmp_path / "fp32" / "results" / "reid" / "dance.txt"))
 
 
-def test_track_bench_falls_back_to_float32_with_one_line(videos, tmp_path, monkeypatch, capsys):
+def _track_rows(folder, checkpoint, out, *extra):
+    assert _track(folder, checkpoint, out / "dance.txt", *extra) == 0
+    return read_results(out / "dance.txt")
+
+
+def _bench_rows(folder, checkpoint, out, *extra):
+    assert _bench(folder, checkpoint, out, *extra) == 0
+    return read_results(out / "results" / "reid" / "dance.txt")
+
+
+@pytest.mark.parametrize("tracks", [_track_rows, _bench_rows], ids=["track", "track-bench"])
+def test_tracking_falls_back_to_float32_with_one_line(tracks, videos, tmp_path, monkeypatch, capsys):
     folder, checkpoint = videos
     _broken_encoder(monkeypatch)
-    assert _bench(folder, checkpoint, tmp_path / "fp32") == 0
+    fp32 = tracks(folder, checkpoint, tmp_path / "fp32")
     capsys.readouterr()
-    assert _bench(folder, checkpoint, tmp_path / "bf16", "--amp", "bf16") == 0
+    bf16 = tracks(folder, checkpoint, tmp_path / "bf16", "--amp", "bf16")
     _fallback_line(capsys, "re-ID embedder")
-    assert np.array_equal(read_results(tmp_path / "bf16" / "results" / "reid" / "dance.txt"),
-                          read_results(tmp_path / "fp32" / "results" / "reid" / "dance.txt"))
+    assert np.array_equal(bf16, fp32)
 
 
 # ---------------------------------------------------------------- transfer and transfer-eval
