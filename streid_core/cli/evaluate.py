@@ -81,7 +81,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..data.protocols import resolve_protocol
     from ..device import resolve_device
     from ..evaluation.pipeline import ReRanking, evaluate_reid
-    from ..training.precision import amp_dtype, check_amp
+    from ..numerics import amp_dtype, check_amp
 
     _check_args(args)
     checkpoint = Path(args.checkpoint)

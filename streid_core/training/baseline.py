@@ -40,7 +40,8 @@ from .engine import EvalData, FitResult, RunContext, check_resume, evaluate_spli
 from .hooks import TrainingHook
 from .loader import TrainData
 from .pair_sampler import PairBatchSampler
-from .precision import autocast, grad_scaler
+from ..numerics import autocast
+from .precision import grad_scaler
 from .run_logging import RunLog
 
 BACKBONE_LR_MULT = 0.1

@@ -45,8 +45,7 @@ from .config import LoopConfig
 from .distributed import DistContext, barrier, init_distributed, mean_over_ranks
 from .hooks import TrainContext, TrainingHook
 from .loader import EpochLoader, TrainData, probe_batch
-from ..numerics import check_bf16
-from .precision import amp_dtype, check_amp
+from ..numerics import amp_dtype, check_amp, check_bf16
 from .run_logging import CONFIG_NAME, RunLog, write_run_config
 from .task import TrainingTask
 

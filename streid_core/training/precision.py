@@ -1,15 +1,10 @@
-"""Mixed precision for training steps: bf16 autocast (CPU or CUDA) or fp16 autocast with loss
-scaling (CUDA only). Tasks wrap their forward passes in `autocast` and step through `GradScaler`
-so the same code runs in every mode; "off" makes both no-ops. The device-independent part
-(`amp_dtype`, `check_amp`, `autocast`) lives in streid_core.numerics, below every layer, so that
-evaluation, models and tracking use it too."""
+"""Mixed precision for training steps: the loss scaler. Tasks wrap their forward passes in
+streid_core.numerics.autocast (bf16 on CPU or CUDA, fp16 on CUDA; "off" a no-op, as below every
+layer evaluation, models and tracking use it too) and step through this GradScaler, which is
+active only for fp16."""
 from __future__ import annotations
 
 import torch
-
-from ..numerics import amp_dtype, autocast, check_amp
-
-__all__ = ["amp_dtype", "autocast", "check_amp", "grad_scaler"]
 
 
 def grad_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler:

@@ -45,7 +45,8 @@ from ..models.loading import load_network
 from .distributed import (DistContext, all_gather_thirds, convert_sync_batchnorm, gather_thirds_with_grad,
                           wrap_ddp)
 from .phase_timer import PhaseTimer
-from .precision import autocast, check_amp, grad_scaler
+from ..numerics import autocast, check_amp
+from .precision import grad_scaler
 from .streidnet_config import StreidNetConfig
 from .streidnet_losses import generator_objective, pose_discriminator_pairs
 from .streidnet_schedule import linear_decay_scheduler, stage_learning_rates
