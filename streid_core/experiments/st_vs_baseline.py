@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_file, check_output_dir, write_json
+from ..device import resolve_device
 from ..errors import StreidError
 from ..training.config import BaselineConfig
 from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
@@ -436,6 +437,7 @@ def compare(seeds: list[int], out: str | os.PathLike, data_root: str | os.PathLi
     if jobs < 1:
         raise StreidError(f"--jobs {jobs}: must be >= 1 (runs at a time)")
     budget.validate()
+    device = str(resolve_device(device))  # "auto" -> the device every run and score uses, recorded in results.json
     check_output_dir(out, "--out")
     out, data_root = Path(out).resolve(), Path(data_root).resolve()
     root = resolve_dataset_dir(data_root, dataset)
