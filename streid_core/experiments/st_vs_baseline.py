@@ -68,17 +68,18 @@ DEFAULTS: dict[str, RunConfig] = {"train_baseline": BaselineConfig(),
 @dataclass(frozen=True)
 class ComparisonBudget:
     """Sizes of every run. The default is the documented CPU budget: ResNet-18 at 128x64, about
-    40 minutes of one core per seed on the 2-core development machine."""
+    40 minutes of one core per seed on the 2-core development machine (3 seeds, --jobs 2: 61
+    minutes, on a machine shared with other jobs)."""
 
     arch: str = "resnet18"
     height: int = 128
     width: int = 64
     # stage 0: the README's small baseline
     baseline_batch: int = 32
-    baseline_epochs: int = 6
-    baseline_step: int = 4
+    baseline_epochs: int = 4
+    baseline_step: int = 3
     baseline_lr: float = 3e-3
-    baseline_iters: int | None = None  # cap per epoch (None: whole epochs)
+    baseline_iters: int | None = 30  # cap per epoch (None: whole epochs); the demo's baseline
     # stage 1: G learns around the fixed E, in the CPU recipe of reports/transfer-curve: G at half
     # the release's width with 5 skip connections and no dropout, trained on reconstruction alone
     # (adversarial_weight 0: Di and Dp are not run; the README's is 0.1), Adam 0.1 x stage1_lr
