@@ -277,3 +277,20 @@ def test_transfer_eval_refuses_a_checkpoint_without_g(synth, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "holds no ST-ReIDNet generator" in err
     assert main(["transfer-eval", str(baseline), "--dataset", str(dataset.root), "--pairs", "0"]) == 2
+
+
+def test_identities_train_draws_the_training_dancers_only(synth, tmp_path):
+    """--identities train: every pair's dancer is a training identity, and the frames are the
+    training frames; the default draws test dancers only."""
+    dataset, _ = synth
+    checkpoint = make_transfer_checkpoint(tmp_path / "run" / "checkpoint.pth.tar")
+    train_pids = {r.pid for r in (dataset.train or dataset.trainval)}
+    test_pids = {r.pid for r in [*dataset.query, *dataset.gallery]}
+    assert train_pids and not train_pids & test_pids
+    for identities, pids in (("train", train_pids), ("test", test_pids)):
+        out = tmp_path / f"{identities}.json"
+        assert main(["transfer-eval", str(checkpoint), "--dataset", str(dataset.root), "--pairs", "8",
+                     "--identities", identities, "--out", str(out)]) == 0
+        data = json.loads(out.read_text())
+        assert data["identities"] == identities
+        assert {row["pid"] for row in data["per_pair"]} <= pids

@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_checkpoint_arg(parser, "checkpoint.pth.tar of a `streid train` run (holds G)")
     add_dataset_args(parser, help="dataset with poses (e.g. data/synthdance)")
     parser.add_argument("--split", type=int, default=0, help="split index of splits.json (default 0)")
+    parser.add_argument("--identities", choices=("test", "train"), default="test",
+                        help="whose frames are drawn: the held-out test dancers (default), or the dancers G trained "
+                             "on; far better scores on train than on test mean G memorised the training identities")
     parser.add_argument("--pairs", type=int, default=64, help="(s, t) pairs to draw (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair sampling (default 0)")
     parser.add_argument("--min-pose-distance", type=float, default=0.05,
@@ -57,19 +60,21 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
         raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar of a `streid train` run")
 
     from ..data import load_dataset
-    from ..evaluation.pose_transfer import evaluate_checkpoint, example_grid
+    from ..evaluation.pose_transfer import evaluate_checkpoint, example_grid, on_training_dancers
     from ..models.pose_transfer import PoseTransfer
 
     root = dataset_root(args)
     model = PoseTransfer(checkpoint, args.device, args.amp)  # a checkpoint without G fails here, before the dataset is read
     dataset = load_dataset(root, split=args.split)
+    if args.identities == "train":
+        dataset = on_training_dancers(dataset)
     report = evaluate_checkpoint(model, dataset, pairs=args.pairs, seed=args.seed,
                                  min_pose_distance=args.min_pose_distance, batch_size=args.batch_size,
                                  device=args.device, examples=args.figure_rows if args.figure else 0)
     print(report.format())
     if args.out:
         write_json(args.out, {**report.to_dict(), "checkpoint": str(checkpoint), "dataset_root": str(root),
-                              "split": args.split})
+                              "split": args.split, "identities": args.identities})
         print(f"metrics written to {args.out}")
     if args.figure:
         with atomic_file(args.figure, "wb") as handle:

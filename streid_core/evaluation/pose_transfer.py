@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -551,6 +551,17 @@ def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, query_feature
 
 
 # ---------------------------------------------------------------- from a checkpoint, and a figure
+
+
+def on_training_dancers(dataset: LoadedDataset) -> LoadedDataset:
+    """`dataset` with its training dancers in the test dancers' place (`streid transfer-eval
+    --identities train`): the training frames (train, else trainval) taken in turn as query and
+    gallery. Scored there, a G that draws far better than on the test dancers has learnt the
+    training identities by heart instead of reading the appearance from E's feature."""
+    records = dataset.train or dataset.trainval
+    if not records:
+        raise StreidError(f"{dataset.root}: the split has no training images to draw from; use --identities test")
+    return replace(dataset, query=records[0::2], gallery=records[1::2])
 
 
 def evaluate_checkpoint(checkpoint: "str | os.PathLike | PoseTransfer", dataset: LoadedDataset, *, pairs: int = 64,
