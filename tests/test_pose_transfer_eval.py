@@ -293,4 +293,5 @@ def test_identities_train_draws_the_training_dancers_only(synth, tmp_path):
                      "--identities", identities, "--out", str(out)]) == 0
         data = json.loads(out.read_text())
         assert data["identities"] == identities
+        assert data["drawn_from"] == {"train": "training", "test": "test"}[identities]
         assert {row["pid"] for row in data["per_pair"]} <= pids

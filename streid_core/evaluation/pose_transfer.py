@@ -336,7 +336,7 @@ class PoseTransferReport:
     seed: int
     image_size: tuple[int, int]
     dataset: str
-    dancers: int  # test dancers in the drawn pairs
+    dancers: int  # dancers in the drawn pairs
     scores: dict[str, dict[str, float]]
     chance: dict[str, float]
     mean_image_from: str
@@ -347,6 +347,7 @@ class PoseTransferReport:
     per_pair: list[dict[str, Any]] = field(default_factory=list)
     examples: Tensor | None = None  # (k, 5, 3, H, W): s | real t | G(s,pose t) | G(s,pose u) | G(o,pose t)
     amp: str = "off"  # the precision E and the drawing ran in (off after a bf16 fallback)
+    drawn_from: str = "test"  # whose frames: "test" dancers, or "training" ones (on_training_dancers)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -355,7 +356,7 @@ class PoseTransferReport:
             "rows": dict(ROWS), "mean_image_from": self.mean_image_from,
             "other_video_pairs": self.other_video_pairs, "min_pose_distance": self.min_pose_distance,
             "mean_pose_change": self.mean_pose_change, "mean_other_pose_change": self.mean_other_pose_change,
-            "amp": self.amp,
+            "amp": self.amp, "drawn_from": self.drawn_from,
             "definitions": {
                 "body_l1": "mean |drawn - real t| in [0,1] RGB over t's skeleton mask (the training's --mask, undilated)",
                 "ssim": "skimage structural_similarity, whole image, Gaussian sigma 1.5, data range 1",
@@ -376,7 +377,7 @@ class PoseTransferReport:
         lines.append("| chance | | | | " + " | ".join(f"{self.chance[m]:.3f}" for m in METRICS[3:]) + " |")
         height, width = self.image_size
         lines.append("")
-        lines.append(f"{self.pairs} pairs (s, t) of {self.dancers} test dancers of {self.dataset}, seed {self.seed}, "
+        lines.append(f"{self.pairs} pairs (s, t) of {self.dancers} {self.drawn_from} dancers of {self.dataset}, seed {self.seed}, "
                      f"{height}x{width} canvas; pose distance s->t {self.mean_pose_change:.2f}, t->u "
                      f"{self.mean_other_pose_change:.2f} (body heights); mean image of {self.mean_image_from}; "
                      f"{self.other_video_pairs} pair(s) took o from another video")
