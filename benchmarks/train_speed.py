@@ -152,13 +152,11 @@ def with_poses(data: BenchData, ids_per_video: int = 4, seed: int = 1) -> BenchD
     return BenchData(records, data.labels)
 
 
-DP_CONTIGUOUS = "dp_contiguous"  # not a setting: Dp in the NCHW layout it had before it went channels-last
 # (variant, --amp, changed settings). The first is the reference: the README's losses in float32.
 # The last two change the numerics and say so: G trained on reconstruction alone (a discriminator
 # with weight 0 is not run) at half of G's width.
 STREIDNET_VARIANTS = (
     ("reference fp32", "off", {}),
-    ("fp32, Dp contiguous (before)", "off", {DP_CONTIGUOUS: True}),
     ("bf16 autocast", "bf16", {}),
     ("no D, ngf 32", "off", dict(lambda_d=0.0, lambda_dp=0.0, ngf=32, drop=0.0, connect_layers=5)),
     ("no D, ngf 32 bf16", "bf16", dict(lambda_d=0.0, lambda_dp=0.0, ngf=32, drop=0.0, connect_layers=5)),
@@ -172,8 +170,6 @@ def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant
     from streid_core.training.streidnet import StreidNetTask
     from streid_core.training.streidnet_config import StreidNetConfig
 
-    changes = dict(changes)
-    dp_contiguous = changes.pop(DP_CONTIGUOUS, False)
     settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
     config = StreidNetConfig(
         num_classes=len(data.labels), arch=arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
@@ -181,8 +177,6 @@ def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant
         **settings)
     torch.manual_seed(0)
     task = StreidNetTask(config, run.dist, sync_bn=run.dist.is_distributed)
-    if dp_contiguous:
-        task.pose_discriminator.to(memory_format=torch.contiguous_format)
     task.timer.enabled = True
     totals = _PhaseTotals(task)
     images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",

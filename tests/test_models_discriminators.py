@@ -77,13 +77,3 @@ def test_frozen_batchnorm_stays_in_eval_after_train_and_affine_still_learns():
 
     di.freeze_batchnorm(False)
     assert all(m.training for m in norms)
-
-
-def test_pose_discriminator_runs_channels_last_with_the_same_verdicts_as_nchw():
-    torch.manual_seed(0)
-    dp = PoseDiscriminator(17).eval()
-    assert dp.model[0].weight.is_contiguous(memory_format=torch.channels_last)
-    pose, images = torch.rand(2, 17, 64, 32), torch.rand(2, 3, 64, 32)
-    fast = dp(pose, images)
-    dp.to(memory_format=torch.contiguous_format)
-    assert torch.allclose(fast, dp(pose, images), atol=1e-4)
