@@ -9,7 +9,7 @@ from _make_train_run import single_thread, tiny_config, tiny_openreid
 
 from streid_core.errors import StreidError
 from streid_core.models.reid import ReIDEncoder
-from streid_core.reporting.training_runs import (encoder_trunk_weights, finished_run, prepare_run_dir,
+from streid_core.reporting.training_runs import (encoder_last_stride, encoder_trunk_weights, finished_run, prepare_run_dir,
                                                  resolve_checkpoint, reuse_or_train)
 from streid_core.models.loading import load_checkpoint
 from streid_core.training.baseline import train_baseline
@@ -93,6 +93,18 @@ def test_encoder_trunk_starts_a_new_encoder_with_the_trained_weights(trained, tm
     for key, value in encoder.trunk.state_dict().items():
         assert torch.equal(value, trained_state[f"trunk.{key}"]), key
     assert json.loads((run.logs_dir / "results.json").read_text())["checkpoint"] == str(run.best_checkpoint)
+
+
+def test_the_trunk_comes_with_the_stride_it_was_trained_at(trained, tmp_path):
+    _, run, _ = trained
+    stride = load_checkpoint(run.best_checkpoint)["encoder_config"]["last_stride"]
+    assert encoder_last_stride(run.logs_dir) == encoder_last_stride(run.best_checkpoint) == stride
+    other = tmp_path / "no_config.pth.tar"
+    state = load_checkpoint(run.best_checkpoint)
+    del state["encoder_config"]
+    torch.save(state, other)
+    with pytest.raises(StreidError, match="records no last stride"):
+        encoder_last_stride(other)
 
 
 def test_streidnet_run_shows_generator_panels_live_and_again_when_reused(tmp_path):

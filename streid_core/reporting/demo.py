@@ -56,8 +56,10 @@ class DemoPlan:
 # ResNet-18 at 128x64, one torch thread per process (with one data-loading worker beside it):
 # on 2 cores, a second OpenMP thread halved training speed as soon as anything else ran. The
 # baseline trains 4 short epochs (120 iterations of 32 triplets, about 2.3 passes over the
-# training images). ST-ReIDNet continues from the baseline's trunk for 2 epochs of 100 iterations
-# of 8 triplets, E at the seed README's learning rate (2e-5), G in the CPU recipe of
+# training images). ST-ReIDNet continues from the baseline's trunk at the baseline's layer-4
+# stride (1; notebook 03 reads it from the checkpoint: at the release's default 2 the same trunk
+# lost 7 test mAP points) for 2 epochs of 100 iterations of 8 triplets, E at the seed README's
+# learning rate (2e-5), G in the CPU recipe of
 # reports/transfer-curve: half the release's width (ngf 32), 5 skip connections, no dropout,
 # reconstruction losses only (--lambda-d 0 --lambda-dp 0: Di and Dp are not run) and Adam 2e-4
 # (--lr-g; the release's stage-0 rate, 1e-5, needs the paper's GPU budget): `streid train

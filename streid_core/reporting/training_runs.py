@@ -136,6 +136,20 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
+def encoder_last_stride(checkpoint: str | os.PathLike) -> int:
+    """The layer-4 stride a streid checkpoint's encoder (or a run folder's selected one) was trained
+    with. A trunk taken from it with `encoder_trunk_weights` must run at that stride: the same
+    weights at the other stride give other features (the demo's ST-ReIDNet lost 7 test mAP points
+    when a stride-1 baseline trunk ran at the release's default stride 2)."""
+    from ..models.loading import load_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    config = load_checkpoint(path).get("encoder_config") or {}
+    if config.get("last_stride") not in (1, 2):
+        raise StreidError(f"{path}: its encoder configuration records no last stride; pass a streid run's checkpoint")
+    return int(config["last_stride"])
+
+
 def encoder_trunk_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the ResNet trunk of a streid checkpoint's encoder (or a run folder's selected one) as a torchvision-style state dict
     (the format `--pretrained` reads), e.g. to start ST-ReIDNet's E from a trained baseline
