@@ -87,7 +87,8 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--pretrained", default=_MODEL.pretrained, metavar="PATH",
                    help="local ImageNet weights for E and Di: a torchvision state dict file (E's arch), or a folder "
                         "with <arch>.pth / <arch>-*.pth and resnet18*.pth (torch hub's cache); nothing is downloaded "
-                        "(none: random initialisation)")
+                        "(none: random initialisation). A trunk taken from a streid baseline runs at that baseline's "
+                        "--last-stride (its default is 1): the same weights at another stride give other features")
 
 
 def _loss_flags(p: argparse._ArgumentGroup) -> None:
