@@ -26,6 +26,8 @@ from streid_core.evaluation.pose_transfer import (
     mean_image,
     normalise,
     pose_distance,
+    records_to_draw,
+    reference_mean_image,
     sample_pairs,
 )
 
@@ -295,3 +297,17 @@ def test_identities_train_draws_the_training_dancers_only(synth, tmp_path):
         assert data["identities"] == identities
         assert data["drawn_from"] == {"train": "training", "test": "test"}[identities]
         assert {row["pid"] for row in data["per_pair"]} <= pids
+
+
+def test_preloaded_frames_and_mean_score_as_loading_them_does(synth):
+    """What the training hook passes once loaded gives the same report; frames of other images
+    are refused."""
+    dataset, frames = synth
+    oracle = truth_oracle(frames)
+    loaded = evaluate_pose_transfer(colour_embed, oracle, dataset, SIZE, pairs=10, seed=2)
+    mean, _ = reference_mean_image(dataset, *SIZE)
+    given = evaluate_pose_transfer(colour_embed, oracle, dataset, SIZE, pairs=10, seed=2, frames=frames, mean=mean)
+    assert given.scores == loaded.scores and given.per_pair == loaded.per_pair
+    fewer = load_test_frames(records_to_draw(dataset)[:-1], HEIGHT, WIDTH, dataset.keypoints)
+    with pytest.raises(ValueError, match="not this dataset's test images"):
+        evaluate_pose_transfer(colour_embed, oracle, dataset, SIZE, pairs=10, frames=fewer)

@@ -155,6 +155,21 @@ def mean_image(records: Sequence[Record], height: int, width: int) -> Tensor:
     return torch.from_numpy((total / (255.0 * len(records))).astype(np.float32))
 
 
+def records_to_draw(dataset: LoadedDataset) -> list[Record]:
+    """The test images pose transfer draws from: query then gallery, each image once."""
+    return list(dict.fromkeys([*dataset.query, *dataset.gallery]))
+
+
+def reference_mean_image(dataset: LoadedDataset, height: int, width: int) -> tuple[Tensor, str]:
+    """The mean-image reference on the canvas: the mean of the training images (trainval, else
+    train), or of the test images when there are none; and where it came from, for the report."""
+    train = dataset.trainval or dataset.train
+    if train:
+        return mean_image(train, height, width), f"{len(train)} training images"
+    records = records_to_draw(dataset)
+    return mean_image(records, height, width), f"{len(records)} test images (no training images)"
+
+
 def body_l1(drawn: Tensor, real: Tensor, mask: Tensor) -> Tensor:
     """(N,) mean absolute difference over the 3 channels of the mask's pixels; images (N, 3, H, W)
     in [0, 1], masks (N, 1, H, W) binary. Computed in float64."""
@@ -425,13 +440,16 @@ def evaluate_pose_transfer(
     mean: Tensor | None = None,
     examples: int = 6,
     amp: str = "off",
+    frames: TestFrames | None = None,
 ) -> PoseTransferReport:
     """Score `draw` on `pairs` sampled (s, t) pairs of the test dancers of `dataset` (see the module
     doc). `encoder` embeds ImageNet-normalised images (E in eval mode: its pre-BN descriptor);
     `draw(sources, poses)` takes [0, 1] images and heat-maps on the `image_size` = (height, width)
     canvas. `mean`: the mean-image reference (3, H, W); None = the mean of the training images.
     nn.Modules among encoder/draw (and generator_draw's) are run in eval mode, then restored.
-    amp: off (float32), bf16 or fp16 (CUDA) autocast for E and the drawing (see the module doc)."""
+    amp: off (float32), bf16 or fp16 (CUDA) autocast for E and the drawing (see the module doc).
+    frames: the test frames already loaded (`load_test_frames` of the test records on this canvas),
+    e.g. by a caller that evaluates again and again while training; None = load them."""
     height, width = image_size
     if dataset.keypoints == "none":
         raise StreidError(f"{dataset.root}: the dataset has no pose files; pose transfer needs keypoints of the test images")
@@ -440,15 +458,16 @@ def evaluate_pose_transfer(
     device = torch.device(device)
     precision = Precision(amp, device, "transfer-eval")
     conv = convention(dataset.keypoints)
-    records = list(dict.fromkeys([*dataset.query, *dataset.gallery]))
+    records = records_to_draw(dataset)
     if not records:
         raise StreidError(f"{dataset.root}: the split has no query/gallery (test) images")
-    frames = load_test_frames(records, height, width, conv)
+    if frames is None:
+        frames = load_test_frames(records, height, width, conv)
+    elif frames.records != records or frames.size != (height, width):
+        raise ValueError("the given test frames are not this dataset's test images on this canvas")
     chosen = sample_pairs(frames, pairs, seed, min_pose_distance)
     if mean is None:
-        train = dataset.trainval or dataset.train
-        mean_from = f"{len(train)} training images" if train else f"{len(records)} test images (no training images)"
-        mean = mean_image(train or records, height, width)
+        mean, mean_from = reference_mean_image(dataset, height, width)
     else:
         mean_from = "the given image"
     s = [p.source for p in chosen]

@@ -22,7 +22,8 @@ import torch
 
 from ..data.records import LoadedDataset
 from ..errors import StreidError
-from ..evaluation.pose_transfer import METRICS, GeneratorDraw, evaluate_pose_transfer, example_grid
+from ..evaluation.pose_transfer import (METRICS, GeneratorDraw, TestFrames, evaluate_pose_transfer, example_grid,
+                                        load_test_frames, records_to_draw, reference_mean_image)
 from .hooks import TrainContext, TrainingHook
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class TransferMetricsHook(TrainingHook):
         self.dataset, self.image_size, self.every = dataset, image_size, every
         self.pairs, self.seed, self.imagenet_targets = pairs, seed, imagenet_targets
         self._last = 0
+        # the test frames and the mean image, read once: they do not change while training
+        self._frames: TestFrames | None = None
+        self._mean: torch.Tensor | None = None
         self._train_seconds = 0.0
         self._tick = time.perf_counter()
 
@@ -81,8 +85,13 @@ class TransferMetricsHook(TrainingHook):
         task = ctx.task
         draw = GeneratorDraw(task.encoder, task.generator, self.imagenet_targets)
         device = next(task.generator.parameters()).device
+        if self._frames is None and self.dataset.keypoints != "none":  # without poses the evaluation says so
+            height, width = self.image_size
+            self._frames = load_test_frames(records_to_draw(self.dataset), height, width, self.dataset.keypoints)
+            self._mean, _ = reference_mean_image(self.dataset, height, width)
         report = evaluate_pose_transfer(task.encoder, draw, self.dataset, self.image_size, pairs=self.pairs,
-                                        seed=self.seed, device=device, examples=4)
+                                        seed=self.seed, device=device, examples=4, frames=self._frames,
+                                        mean=self._mean)
         generator = report.scores["generator"]
         ctx.log.scalars("transfer", {m: float(generator[m]) for m in METRICS}, step)
         grid = np.asarray(example_grid(report), dtype=np.float32) / 255.0
