@@ -16,8 +16,8 @@ A second run reuses the dataset, the finished training runs (an interrupted one 
 and the feature cache, so it only re-executes the notebooks; `fresh=True` starts over.
 
 The sizes below keep the whole demo inside a quarter of an hour on 2 CPU cores: from scratch, in
-a fresh clone on the idle 2-core development machine, it took 865 s (14.4 minutes: the baseline
-367 s, ST-ReIDNet at layer-4 stride 1 with its pose-transfer measurements 444 s); a second run,
+a fresh clone on the idle 2-core development machine, it took 807 s (13.5 minutes: the baseline
+383 s, ST-ReIDNet at layer-4 stride 1 with its pose-transfer measurements 369 s); a second run,
 reusing everything,
 about 40 s.
 """
