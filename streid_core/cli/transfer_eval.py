@@ -71,8 +71,6 @@ def run_transfer_eval(args: argparse.Namespace) -> int:
     report = evaluate_checkpoint(model, dataset, pairs=args.pairs, seed=args.seed,
                                  min_pose_distance=args.min_pose_distance, batch_size=args.batch_size,
                                  device=args.device, examples=args.figure_rows if args.figure else 0)
-    if args.identities == "train":
-        report.drawn_from = "training"
     print(report.format())
     if args.out:
         write_json(args.out, {**report.to_dict(), "checkpoint": str(checkpoint), "dataset_root": str(root),

@@ -550,7 +550,8 @@ def evaluate_pose_transfer(
         mean_image_from=mean_from, other_video_pairs=sum(p.other_video for p in chosen),
         min_pose_distance=min_pose_distance, mean_pose_change=float(np.mean([p.pose_change for p in chosen])),
         mean_other_pose_change=float(np.mean([p.other_pose_change for p in chosen])), per_pair=per_pair,
-        examples=example_images, amp=precision.amp)
+        examples=example_images, amp=precision.amp,
+        drawn_from="training" if set(records) <= set(dataset.trainval or dataset.train) else "test")
 
 
 def _score(images: Tensor, n: int, real_t: Tensor, mask_t: Tensor, query_features: Tensor) -> dict[str, Any]:
