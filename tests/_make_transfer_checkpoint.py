@@ -1,6 +1,8 @@
 """A `streid train`-format checkpoint with a randomly initialised tiny ST-ReIDNet (ResNet-18 E,
 64x32 canvas), for tests of what reads E and G (pose transfer). Random weights are enough there:
-those tests check the wiring, not the quality of the drawings."""
+those tests check the wiring, not the quality of the drawings. `connect_layers=5` gives G the
+skip connections of `--preset cpu-draw`, through which even a random G redraws near a moved
+joint rather than everywhere (tests/_locality.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,9 +36,9 @@ def _calibrate_generator_batchnorm(generator: torch.nn.Module, feature_dim: int,
         norm.momentum = 0.1
 
 
-def make_transfer_checkpoint(path: Path, seed: int = 0) -> Path:
+def make_transfer_checkpoint(path: Path, seed: int = 0, connect_layers: int = 0) -> Path:
     torch.manual_seed(seed)
-    task = StreidNetTask(tiny_config())
+    task = StreidNetTask(tiny_config(connect_layers=connect_layers))
     _calibrate_generator_batchnorm(task.generator, task.encoder.feature_dim, seed)
     save_checkpoint(path, {"format": FORMAT, "version": VERSION, "epoch": 1, "task": task.state_dict(),
                            "encoder": task.encoder.state_dict(),

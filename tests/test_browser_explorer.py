@@ -1,6 +1,7 @@
 """Notebook 04 as a user sees it: JupyterLab on 127.0.0.1, headless Chromium opens the pose-transfer
 explorer, runs all cells from the Run menu, moves a joint slider with the keyboard, and the
-generated image changes. A screenshot goes to reports/browser/explorer.png.
+generated image changes, most of all around the moved wrist (G has the preset's skip
+connections). A screenshot goes to reports/browser/explorer.png.
 
 Needs Debian's chromium and chromium-driver: installed through apt when missing and root
 (`make test` does it first), skipped with the reason otherwise, and required under CI=true."""
@@ -9,16 +10,18 @@ import io
 import os
 import subprocess
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from _locality import LOCAL_CHANGE, change_near_joint
 from _jupyter_browser import INSTALL_SCRIPT, REPO, chromium_session, jupyter_lab, require_browser, wait_for
-from _make_streid_batch import WIDTH
+from _make_streid_batch import HEIGHT, WIDTH
 from _make_synth import TINY
 from _make_transfer_checkpoint import make_transfer_checkpoint
 from streid_core.atomic import atomic_file
 from streid_core.data.synth import generate
-from streid_core.reporting.pose_explorer import GENERATED_CLASS, JOINT_CLASS, POSE_CLASS, SLIDER_CLASS
+from streid_core.reporting.pose_explorer import GENERATED_CLASS, JOINT_CLASS, POSE_CLASS, SLIDER_CLASS, display_scale
 
 NOTEBOOK = REPO / "notebooks" / "04_pose_transfer_explorer.ipynb"
 SCREENSHOT = REPO / "reports" / "browser" / "explorer.png"
@@ -61,7 +64,7 @@ def _prepare(tmp_path):
     import papermill
 
     generate(tmp_path / "data" / "synthdance", TINY, workers=1)
-    checkpoint = make_transfer_checkpoint(tmp_path / "checkpoint.pth.tar")
+    checkpoint = make_transfer_checkpoint(tmp_path / "checkpoint.pth.tar", connect_layers=5)
     root = tmp_path / "notebooks"
     root.mkdir()
     papermill.execute_notebook(
@@ -130,7 +133,7 @@ def test_moving_a_joint_slider_in_jupyterlab_changes_the_generated_image(tmp_pat
         assert png(GENERATED_CLASS) == before  # choosing which joint to edit changes nothing yet
 
         # move it 5 canvas pixels with the keyboard on the x slider's handle
-        readout = found(f".{SLIDER_CLASS} .widget-readout")[0]
+        readout, y_readout = found(f".{SLIDER_CLASS} .widget-readout")[:2]
         x_before = int(readout.text)
         keys = Keys.ARROW_RIGHT * 5 if x_before < WIDTH // 2 else Keys.ARROW_LEFT * 5
         ActionChains(driver).click(found(f".{SLIDER_CLASS} .noUi-handle")[0]).send_keys(keys).perform()
@@ -140,6 +143,12 @@ def test_moving_a_joint_slider_in_jupyterlab_changes_the_generated_image(tmp_pat
         old, new = (Image.open(io.BytesIO(base64.b64decode(p))) for p in (before, after))
         assert old.format == new.format == "PNG" and old.size == new.size
         assert old.convert("RGB").tobytes() != new.convert("RGB").tobytes()  # new pixels, not just a new file
+        # ... and where the wrist moved: the shown PNG is the canvas magnified by a whole number
+        s = display_scale(HEIGHT)
+        on_canvas = [np.asarray(image.convert("RGB"))[::s, ::s] for image in (old, new)]
+        y = int(y_readout.text)
+        enrichment = change_near_joint(*on_canvas, (x_before, y), (int(readout.text), y))
+        assert enrichment >= LOCAL_CHANGE, f"the change is not concentrated near the moved wrist ({enrichment:.2f})"
 
         # the rest of the notebook (gallery, checks) ran without an error
         def all_ran():

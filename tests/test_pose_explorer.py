@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _locality import LOCAL_CHANGE, change_near_joint
 from _make_streid_batch import HEIGHT, WIDTH, one_thread
 from _make_synth import TINY
 from _make_transfer_checkpoint import make_transfer_checkpoint
@@ -76,6 +77,30 @@ def test_moving_a_joint_slider_rerenders_the_edited_pose(world):
 
     explorer.reset_button.click()
     assert not explorer.edited and explorer.output_image.value == before
+
+
+@pytest.mark.parametrize("connect_layers", [5, 0])
+def test_moving_the_wrist_redraws_near_the_wrist_when_g_has_skip_connections(world, connect_layers):
+    """Where the drawing changes, not only that it does: with the preset's 5 skip connections the
+    change of a 5-pixel wrist move concentrates around the wrist, for each person and pose; the
+    release's G without skips spreads it over the whole image (so the check can fail)."""
+    root, _, _, people, poses = world
+    model = PoseTransfer(make_transfer_checkpoint(root / f"connect{connect_layers}.pth.tar", connect_layers=connect_layers))
+    enrichments = []
+    for person in range(len(people)):
+        for pose in range(len(poses)):
+            explorer = PoseExplorer(model, people, poses, root / "out")
+            explorer.source_choice.value, explorer.target_choice.value = person, pose
+            explorer.joint_choice.value = LEFT_WRIST
+            start = (explorer.joint_x.value, explorer.joint_y.value)
+            before = np.asarray(explorer.generated)
+            explorer.joint_x.value = start[0] + (5 if start[0] < WIDTH // 2 else -5)
+            enrichments.append(change_near_joint(before, np.asarray(explorer.generated), start,
+                                                 (explorer.joint_x.value, explorer.joint_y.value)))
+    if connect_layers:
+        assert min(enrichments) >= LOCAL_CHANGE, enrichments
+    else:
+        assert max(enrichments) < LOCAL_CHANGE, enrichments
 
 
 def test_hiding_a_joint_and_moving_it_back(world):
