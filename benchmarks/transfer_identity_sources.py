@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from streid_core.atomic import write_json  # noqa: E402
 from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: E402
+from streid_core.errors import StreidError  # noqa: E402
 from streid_core.evaluation import pose_transfer as pt  # noqa: E402
 from streid_core.models.pose_transfer import PoseTransfer  # noqa: E402
 
@@ -96,7 +97,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = measure(args.checkpoint, args.data_dir, args.dataset, args.identities, args.pairs, args.seed)
+    try:
+        result = measure(args.checkpoint, args.data_dir, args.dataset, args.identities, args.pairs, args.seed)
+    except StreidError as exc:  # a missing file or a dataset without poses: one line, as the CLI says it
+        print(f"transfer_identity_sources: {exc}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps(result, indent=2))
     if args.out:
         write_json(args.out, result)
