@@ -40,6 +40,10 @@ def test_notebook_is_committed_without_outputs_and_with_a_parameters_cell(path):
     assert nb.metadata["kernelspec"]["name"] == "python3" and nb.metadata["language_info"]["name"] == "python"
     first = nb.cells[0]
     assert first.cell_type == "code" and "parameters" in first.metadata.get("tags", []) and "output_dir" in first.source
+    # nbformat 4.5 requires a unique id per cell (read() would add missing ones with a warning,
+    # and JupyterLab rewrites the file on the next save), so check the committed JSON itself
+    ids = [c.get("id") for c in json.loads(path.read_text())["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: cells without a unique id: {ids}"
 
 
 def _parameters(path: Path) -> dict:
