@@ -108,6 +108,24 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "divisible by 32" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("stage, flag, reads_it_in", [
+    (0, "--netE-pretrain", "stages 1 and 2"), (1, "--netG-pretrain", "stage 2"), (0, "--netDi-pretrain", "stage 2"),
+    (1, "--netDp-pretrain", "stage 2")])
+def test_a_pretrain_file_the_stage_would_ignore_is_refused_before_the_run(tmp_path, capsys, stage, flag, reads_it_in):
+    """The release silently ignores e.g. --netG-pretrain in stage 1 (G starts fresh): a user who
+    passes it believes G is warm-started. Refused with the stage that reads it; nothing written."""
+    weights = tmp_path / "weights.pth"
+    torch.save({}, weights)
+    argv = ["train", "--dataroot", str(tmp_path), "--checkpoints", str(tmp_path / "out"), "--arch", "resnet18",
+            "--height", "64", "--width", "32", "--stage", str(stage), flag, str(weights)]
+    if stage == 1:
+        argv += ["--netE-pretrain", str(weights)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err and f"stage {stage} does not read it" in err and reads_it_in in err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_readme_command_trains_one_tiny_epoch_end_to_end_and_transfers(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "visdom", None)  # the display falls back to TensorBoard + HTML

@@ -96,6 +96,20 @@ class StreidNetConfig:
             check_rate(flag, value)
         if not self.soft_margin:
             check_rate("--margin", self.margin, positive=True)
+        self._check_pretrain_files_are_read()
+
+    def _check_pretrain_files_are_read(self) -> None:
+        """A --net*-pretrain file the stage does not load would be ignored without a word (as
+        the release does): say so before the run starts."""
+        read_in = {"E": (1, 2), "G": (2,), "Di": (2,), "Dp": (2,)}
+        for net, stages in read_in.items():
+            path = getattr(self, f"net{net}_pretrain")
+            if path and self.stage not in stages:
+                start = ("E starts from --pretrained" if net == "E"
+                         else f"{net} starts from fresh weights, as in the release")
+                raise StreidError(
+                    f"--net{net}-pretrain {path}: stage {self.stage} does not read it ({start}); it is read in "
+                    f"stage{'s 1 and 2' if net == 'E' else ' 2'}: use --stage {stages[0]}, or drop the flag")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, so a checkpoint holding it loads with weights_only=True."""
