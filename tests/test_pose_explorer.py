@@ -86,12 +86,13 @@ def test_moving_the_wrist_redraws_near_the_wrist_when_g_has_skip_connections(wor
     release's G without skips spreads it over the whole image (so the check can fail)."""
     root, _, _, people, poses = world
     model = PoseTransfer(make_transfer_checkpoint(root / f"connect{connect_layers}.pth.tar", connect_layers=connect_layers))
+    explorer = PoseExplorer(model, people, poses, root / "out")
+    explorer.joint_choice.value = LEFT_WRIST
     enrichments = []
     for person in range(len(people)):
         for pose in range(len(poses)):
-            explorer = PoseExplorer(model, people, poses, root / "out")
             explorer.source_choice.value, explorer.target_choice.value = person, pose
-            explorer.joint_choice.value = LEFT_WRIST
+            explorer.reset_pose()  # the chosen image's own pose, without the previous move
             start = (explorer.joint_x.value, explorer.joint_y.value)
             before = np.asarray(explorer.generated)
             explorer.joint_x.value = start[0] + (5 if start[0] < WIDTH // 2 else -5)

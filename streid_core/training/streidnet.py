@@ -47,7 +47,7 @@ from .distributed import (DistContext, all_gather_thirds, convert_sync_batchnorm
 from .phase_timer import PhaseTimer
 from ..numerics import autocast, check_amp
 from .precision import grad_scaler
-from .streidnet_config import StreidNetConfig
+from .streidnet_config import PRETRAIN_STAGES, StreidNetConfig
 from .streidnet_losses import generator_objective, pose_discriminator_pairs
 from .streidnet_schedule import linear_decay_scheduler, stage_learning_rates
 
@@ -93,12 +93,10 @@ class StreidNetTask:
         self.image_discriminator = self.architecture.build_image_discriminator(
             pretrained=cfg.pretrained_di if cfg.stage != 2 else None)
         self.pose_discriminator = self.architecture.build_pose_discriminator()
-        if cfg.stage in (1, 2):
-            load_network(self.encoder, cfg.netE_pretrain, "E", "--netE-pretrain")
-        if cfg.stage == 2:
-            load_network(self.generator, cfg.netG_pretrain, "G", "--netG-pretrain")
-            load_network(self.image_discriminator, cfg.netDi_pretrain, "Di", "--netDi-pretrain")
-            load_network(self.pose_discriminator, cfg.netDp_pretrain, "Dp", "--netDp-pretrain")
+        for role, net in (("E", self.encoder), ("G", self.generator), ("Di", self.image_discriminator),
+                          ("Dp", self.pose_discriminator)):
+            if cfg.stage in PRETRAIN_STAGES[role]:
+                load_network(net, getattr(cfg, f"net{role}_pretrain"), role, f"--net{role}-pretrain")
         for net in self.networks.values():
             net.to(self.device)
         self.dist = dist or DistContext()

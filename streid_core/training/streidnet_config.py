@@ -17,6 +17,9 @@ from .display import DisplayOptions
 from .distributed import check_batch_split, launched_world_size
 
 STAGES = (0, 1, 2)
+# The stages that load each network's --net*-pretrain file (docs/original-system.md §1.2): stage 1
+# starts from a trained E, stage 2 fine-tunes all four.
+PRETRAIN_STAGES: dict[str, tuple[int, ...]] = {"E": (1, 2), "G": (2,), "Di": (2,), "Dp": (2,)}
 
 
 # Named settings of `streid train --preset NAME` (explicit flags override them). "cpu-draw": the
@@ -101,15 +104,14 @@ class StreidNetConfig:
     def _check_pretrain_files_are_read(self) -> None:
         """A --net*-pretrain file the stage does not load would be ignored without a word (as
         the release does): say so before the run starts."""
-        read_in = {"E": (1, 2), "G": (2,), "Di": (2,), "Dp": (2,)}
-        for net, stages in read_in.items():
+        for net, stages in PRETRAIN_STAGES.items():
             path = getattr(self, f"net{net}_pretrain")
             if path and self.stage not in stages:
-                start = ("E starts from --pretrained" if net == "E"
-                         else f"{net} starts from fresh weights, as in the release")
+                start = "E starts from --pretrained" if net == "E" else f"{net} starts from fresh weights, as in the release"
+                read_in = " and ".join(map(str, stages))
                 raise StreidError(
                     f"--net{net}-pretrain {path}: stage {self.stage} does not read it ({start}); it is read in "
-                    f"stage{'s 1 and 2' if net == 'E' else ' 2'}: use --stage {stages[0]}, or drop the flag")
+                    f"stage{'s' if len(stages) > 1 else ''} {read_in}: use --stage {stages[0]}, or drop the flag")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, so a checkpoint holding it loads with weights_only=True."""
