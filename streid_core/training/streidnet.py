@@ -99,6 +99,12 @@ class StreidNetTask:
                 load_network(net, getattr(cfg, f"net{role}_pretrain"), role, f"--net{role}-pretrain")
         for net in self.networks.values():
             net.to(self.device)
+        # G, Di and Dp in channels_last: oneDNN's convolutions then skip a reorder per layer (the
+        # same float32 arithmetic, about 5 % of the iteration; benchmarks/train_speed.py). E stays
+        # as it was: E is 4 % of the iteration, and in channels_last its rounding moved across a
+        # ReLU's kink in the 2-process test, whose tight bound on E's gradient then failed.
+        for net in (self.generator, self.image_discriminator, self.pose_discriminator):
+            net.to(memory_format=torch.channels_last)
         self.dist = dist or DistContext()
         if sync_bn and self.dist.is_distributed:  # before the optimisers: the CPU conversion makes new parameters
             for net in (self.encoder,) * (cfg.stage == 0) + (self.generator, self.pose_discriminator):
@@ -244,10 +250,10 @@ class StreidNetTask:
         cfg, quirks = self.config, self.config.quirks
         dev = self.device
         images = batch["image"].to(dev, non_blocking=True)
-        targets = batch["target"].to(dev, non_blocking=True)
+        targets = _channels_last(batch["target"].to(dev, non_blocking=True))
         if not quirks.imagenet_targets:
             targets = imagenet_to_tanh_range(targets)
-        pose = batch["pose"].to(dev, non_blocking=True)
+        pose = _channels_last(batch["pose"].to(dev, non_blocking=True))
         labels = batch["label"].to(dev, non_blocking=True)
         if cfg.mask and "mask" not in batch:
             raise StreidError("--mask needs skeleton masks in the batch; build the dataset with with_mask=True")
@@ -373,6 +379,10 @@ class StreidNetTask:
             else:
                 out[name] = self.generated_to_unit(image[None])[0]
         return out
+
+
+def _channels_last(images: Tensor) -> Tensor:
+    return images.contiguous(memory_format=torch.channels_last)
 
 
 def _trainable(net: nn.Module) -> list[nn.Parameter]:
