@@ -18,6 +18,13 @@ Task "streidnet": the same two runs of one ST-ReIDNet iteration (the images get 
 files and videos), each with its time per phase: data wait, E forward, G forward, Di step, Dp
 step, G/E losses, G/E backward, G and E updates (`bench_streidnet`).
 
+--against REV (task streidnet): first the reference row as git revision REV's own code and
+benchmark time it (its tree extracted with `git archive`, run in a subprocess with the same
+settings), then every row's speed is given against that row, e.g. against the code before a
+speed change:
+    .venv/bin/python benchmarks/train_speed.py --task streidnet --archs resnet18 --height 128 --width 64 \
+        --triplets 8 --iterations 3 --workers 1 --threads 1 --against fd7870f
+
 --world-size N (task streidnet): the reference row again on N torchrun processes (gloo on the
 CPU, NCCL on CUDA; the same global batch of --triplets, each rank N times fewer; --sync-bn), next
 to its single-process row, with the scaling efficiency = (img/s on N) / (N x img/s on 1). A GPU
@@ -214,6 +221,42 @@ def _streidnet_on_processes(args: argparse.Namespace, arch: str) -> Row:
         return Row(**json.loads(out.read_text()))
 
 
+def resolve_revision(rev: str) -> str:
+    """The commit `rev` names in this repository, or one line and exit 2."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                          capture_output=True, text=True)
+    if done.returncode:
+        print(f"--against {rev}: not a commit of {ROOT}; give a revision from `git log` "
+              "(the benchmark needs the repository's history)", file=sys.stderr)
+        raise SystemExit(2)
+    return done.stdout.strip()
+
+
+def _reference_at(args: argparse.Namespace, arch: str, commit: str) -> Row:
+    """The reference fp32 row, timed by `commit`'s own benchmark on `commit`'s own code."""
+    import io
+    import json
+    import subprocess
+    import tarfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True)
+        tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(tree, filter="data")
+        out = Path(tmp) / "rows.json"
+        command = [sys.executable, str(tree / "benchmarks" / "train_speed.py"), "--task", "streidnet", "--archs", arch,
+                   "--triplets", str(args.triplets), "--iterations", str(args.iterations), "--height", str(args.height),
+                   "--width", str(args.width), "--workers", str(args.workers), "--device", args.device,
+                   "--out", str(out)] + (["--threads", str(args.threads)] if args.threads else [])
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        row = json.loads(out.read_text())["rows"][0]  # its first row is its float32 reference
+    known = {k: v for k, v in row.items() if k in Row.__dataclass_fields__}
+    return Row(**(known | {"variant": f"reference fp32 at {commit[:10]}"}))
+
+
 def _rank_row(args: argparse.Namespace, data: BenchData) -> None:
     """Inside torchrun: time the reference row as one rank; rank 0 writes it to --rank-row."""
     import json
@@ -242,10 +285,13 @@ def bench_streidnet(args: argparse.Namespace, data: BenchData) -> list[Row]:
     # N-process row is its scaling efficiency: img/s over N x the single process's)
     variants = STREIDNET_VARIANTS[:1] if args.world_size > 1 else STREIDNET_VARIANTS
     for arch in args.archs:
+        first = len(rows)
+        if args.against:
+            rows.append(_reference_at(args, arch, args.against))
         for variant, amp, changes in variants:
             rows.append(_streidnet_row(args, data, arch, variant, amp, changes, RunContext(device)))
-        reference = rows[-len(variants)].images_per_second
-        for row in rows[-len(variants):]:
+        reference = rows[first].images_per_second
+        for row in rows[first:]:
             row.speed_vs_reference = row.images_per_second / reference
         if args.world_size > 1:
             rows.append(_streidnet_on_processes(args, arch))
@@ -288,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch CPU threads (default: torch's choice; 1 avoids thrashing on a busy machine)")
     parser.add_argument("--world-size", type=int, default=1,
                         help="task streidnet: also time the reference on N torchrun processes (scaling efficiency)")
+    parser.add_argument("--against", metavar="REV", default=None,
+                        help="task streidnet: also time revision REV's reference row, and give speeds against it")
     parser.add_argument("--master-port", type=int, default=29533, help="torchrun's port for --world-size")
     parser.add_argument("--rank-row", type=Path, default=None, help=argparse.SUPPRESS)  # inside torchrun
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "train_speed.json")
@@ -298,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--world-size: only --task streidnet times several processes")
     if args.world_size > 1 and args.triplets % args.world_size:
         parser.error(f"--triplets {args.triplets}: must divide by --world-size {args.world_size}")
+
+    if args.against:
+        if args.task != "streidnet" or args.world_size > 1:
+            parser.error("--against: only with --task streidnet on one process")
+        args.against = resolve_revision(args.against)
 
     if args.rank_row is not None:
         num_ids = max(8, math.ceil(args.triplets * (args.iterations + 1) / IMAGES_PER_ID) + 1)
@@ -312,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     setting = {"height": args.height, "width": args.width, "triplets": args.triplets, "iterations": args.iterations,
                "workers": args.workers, "device": args.device, "threads": torch.get_num_threads(),
                "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor(),
-               "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0]}
+               "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0], "against": args.against}
     print(f"{args.task}: {args.height}x{args.width}, {args.triplets} triplets per iteration, {args.workers} workers, "
           f"{args.device}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print_table(rows)

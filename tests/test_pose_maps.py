@@ -43,14 +43,17 @@ def test_heat_map_values_by_hand():
 
 
 def test_heat_map_tails_hold_exact_zeros_not_denormals():
-    # exp(-d^2 / 2 sigma^2) falls below float32's smallest normal number ~41 px from a sigma-2.5
-    # joint; denormals there made every convolution reading the maps 3-4x slower on x86
-    maps = pose_maps(only({0: (3.0, 5.0)}), 128, 64)
+    # exp(-d^2 / 2 sigma^2) falls below float32's smallest normal number (1.2e-38) ~33 px from a
+    # sigma-2.5 joint; denormals there made every convolution reading the maps 3-4x slower on x86
+    maps = pose_maps(only({0: (3.0, 5.0), 5: (60.0, 120.0)}), 128, 64)
     tiny = np.finfo(np.float32).tiny
     assert not np.any((maps > 0) & (maps < tiny))
-    # sigma 2.5: exp(-d^2 / 12.5) is exp(-81.0) = 6.6e-36 at 30 px (kept) and 0 at 60 px
-    assert maps[0, 35, 3] == pytest.approx(math.exp(-900 / 12.5), rel=1e-5)
-    assert maps[0, 65, 3] == 0.0
+    # sigma 2.5: exp(-d^2 / 12.5) is exp(-32) = 1.3e-14 at 20 px (kept), exp(-72) = 5e-32 at 30 px
+    # (under 1e-18: zero), and zero far away; diagonally each axis's factor counts on its own
+    assert maps[0, 25, 3] == pytest.approx(math.exp(-400 / 12.5), rel=1e-5)
+    assert maps[0, 35, 3] == 0.0 and maps[0, 100, 3] == 0.0
+    assert maps[0, 5 + 12, 3 + 12] == pytest.approx(math.exp(-288 / 12.5), rel=1e-5)
+    assert maps[5, 120, 60] == 1.0 and maps[5, 100, 60] == pytest.approx(math.exp(-400 / 12.5), rel=1e-5)
 
 
 def test_sigma_changes_the_width():
