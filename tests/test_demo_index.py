@@ -7,7 +7,8 @@ from pathlib import Path
 from PIL import Image
 
 from streid_core.reporting.demo import DEMO, NOTEBOOKS, demo_parameters, summary_lines, transfer_summary_line
-from streid_core.reporting.demo_index import REPORT_JSON, TRANSFER_GALLERY, TRANSFER_JSON, demo_headline
+from streid_core.reporting.demo_index import (REPORT_JSON, TRANSFER_GALLERY, TRANSFER_JSON, TRANSFER_SEEN_JSON,
+                                              demo_headline)
 from streid_core.reporting.notebooks import NotebookResult, check_parameters, resolve_notebook, write_index
 
 METRICS = ("body_l1", "ssim", "ssim_body", "pose_accuracy", "identity_accuracy", "rank1")
@@ -39,6 +40,10 @@ def _fake_transfer(out: Path) -> None:
         "pairs": 64, "seed": 0, "image_size": [128, 64], "dataset": "synthdance", "dancers": 17, "scores": scores,
         "chance": {"pose_accuracy": 0.5, "identity_accuracy": 0.5, "rank1": 0.043}, "per_pair": []}))
     Image.new("RGB", (40, 30), "white").save(out / TRANSFER_GALLERY)
+    seen = {**scores, "generator": dict(zip(METRICS, (0.0712, 0.61, 0.52, 0.875, 0.7969, 0.5)))}
+    (out / TRANSFER_SEEN_JSON).write_text(json.dumps({
+        "pairs": 64, "seed": 0, "image_size": [128, 64], "dataset": "synthdance", "dancers": 32, "scores": seen,
+        "chance": {"pose_accuracy": 0.5, "identity_accuracy": 0.5, "rank1": 0.03}, "per_pair": []}))
 
 
 def _tables(page: str) -> dict[str, dict[str, list[str]]]:
@@ -71,6 +76,11 @@ def test_index_opens_with_the_reid_and_transfer_tables_and_the_gallery(tmp_path)
     assert transfer["source s unchanged"][0] == "0.200" and transfer["mean image"][0] == "0.187"
     assert transfer["chance"] == ["", "", "", "0.500", "0.500", "0.043"]
     assert "64 (source s, target t) pairs of 17 test dancers" in page
+    # below it, the same on the dancers G trained on, from its own file
+    assert tables["transfer_seen"]["G(s, pose t) of ST-ReIDNet"] == ["0.071", "0.610", "0.520", "0.875", "0.797", "0.500"]
+    assert "pairs of 32 training dancers (their frames as sources and targets) of synthdance" in page
+    assert f"(from {TRANSFER_SEEN_JSON})" in page
+    assert page.index('id="transfer"') < page.index('id="transfer_seen"') < page.index(f'<img src="{TRANSFER_GALLERY}"')
     # the gallery is shown, and the tables and gallery come before the list of files
     assert f'<img src="{TRANSFER_GALLERY}"' in page
     assert page.index('id="reid"') < page.index('id="transfer"') < page.index(f'<img src="{TRANSFER_GALLERY}"') \
@@ -88,6 +98,7 @@ def test_missing_inputs_leave_dashes_and_say_so(tmp_path):
     assert tables["reid"]["ST-ReIDNet"] == ["&ndash;", "&ndash;"]
     assert "Not measured: colour histogram, ST-ReIDNet" in page
     assert "transfer" not in tables and f"{TRANSFER_JSON} is missing" in page and "<img" not in page
+    assert "transfer_seen" not in tables and f"{TRANSFER_SEEN_JSON} is missing" in page
 
 
 def test_the_demo_log_line_names_the_transfer_numbers(tmp_path):

@@ -10,8 +10,8 @@ from _make_synth import TINY
 from _make_transfer_checkpoint import make_transfer_checkpoint
 from streid_core.data import load_dataset
 from streid_core.data.synth import generate
-from streid_core.evaluation.pose_transfer import METRICS
-from streid_core.reporting.demo_index import TRANSFER_GALLERY, TRANSFER_JSON, write_demo_transfer
+from streid_core.evaluation.pose_transfer import METRICS, on_training_dancers
+from streid_core.reporting.demo_index import TRANSFER_GALLERY, TRANSFER_JSON, TRANSFER_SEEN_JSON, write_demo_transfer
 from streid_core.reporting.transfer_report import (CACHE_DIR, measure_transfer,
                                                    report_from_dict, transfer_section)
 
@@ -56,6 +56,23 @@ def test_a_rewritten_checkpoint_is_measured_again_and_replaces_its_entry(tiny, t
     assert measure_transfer(checkpoint, dataset, pairs=5, seed=0, examples=1).cached
 
 
+def test_the_training_dancers_are_an_entry_of_their_own(tiny, tmp_path):
+    # the demo measures G on the test dancers and on the dancers it trained on: each measurement
+    # is read back, neither replaces the other
+    dataset, _ = tiny
+    seen_dancers = on_training_dancers(dataset)
+    checkpoint = make_transfer_checkpoint(tmp_path / "run" / "checkpoint.pth.tar", seed=3)
+    test = measure_transfer(checkpoint, dataset, pairs=5, seed=0, examples=1)
+    seen = measure_transfer(checkpoint, seen_dancers, pairs=5, seed=0, examples=1)
+    assert not test.cached and not seen.cached
+    assert len(list((checkpoint.parent / CACHE_DIR).glob("*.json"))) == 2
+    test_again = measure_transfer(checkpoint, dataset, pairs=5, seed=0, examples=1)
+    seen_again = measure_transfer(checkpoint, seen_dancers, pairs=5, seed=0, examples=1)
+    assert test_again.cached and test_again.report.per_pair == test.report.per_pair
+    assert seen_again.cached and seen_again.report.per_pair == seen.report.per_pair
+    assert seen.report.per_pair != test.report.per_pair
+
+
 def test_a_damaged_entry_is_measured_again(tiny, tmp_path):
     dataset, _ = tiny
     checkpoint = make_transfer_checkpoint(tmp_path / "run" / "checkpoint.pth.tar", seed=2)
@@ -82,6 +99,13 @@ def test_the_demo_writes_the_full_report_and_the_gallery(tiny, tmp_path):
     assert data["pairs"] == 6 and len(data["per_pair"]) == 6 and data["checkpoint"] == str(checkpoint)
     assert data["scores"] == measured.report.scores and set(data["definitions"]) == set(METRICS)
     assert (tmp_path / "demo" / TRANSFER_GALLERY).read_bytes() == measured.figure_png
+    assert data["identities"] == "test"
+    # beside it, the same measurement on the dancers G trained on
+    seen = json.loads((tmp_path / "demo" / TRANSFER_SEEN_JSON).read_text())
+    trained_on = {r.pid for r in dataset.train or dataset.trainval}
+    assert seen["identities"] == "train" and seen["pairs"] == 6
+    assert {row["pid"] for row in seen["per_pair"]} <= trained_on
+    assert not {row["pid"] for row in data["per_pair"]} & trained_on
 
 
 def test_a_report_survives_its_dictionary():

@@ -10,6 +10,8 @@ Where each number comes from (files in the demo's output folder):
     pose transfer (G, source unchanged, mean image, chance)   transfer_metrics.json: the report
         of `evaluation.pose_transfer` on the demo's ST-ReIDNet checkpoint, written by
         `write_demo_transfer` after the notebooks ran
+    the same on the dancers G trained on                      transfer_metrics_seen.json (the
+        training frames as query and gallery: `on_training_dancers`), written with it
     the transfer gallery                                      transfer_gallery.png (its example grid)
 
 A missing file or model leaves a dash in its cells and a line saying what is missing: the page
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 REPORT_JSON = "05_metrics.json"
 TRANSFER_JSON = "transfer_metrics.json"
+TRANSFER_SEEN_JSON = "transfer_metrics_seen.json"
 TRANSFER_GALLERY = "transfer_gallery.png"
 REID_ROWS = (("colour histogram", None), ("baseline", "baseline"), ("ST-ReIDNet", "ST-ReIDNet"))
 TRANSFER_COLUMNS = (("body_l1", "body L1 (lower is better)"), ("ssim", "SSIM"), ("ssim_body", "body SSIM"),
@@ -81,10 +84,12 @@ def reid_table_html(rows: list[dict[str, Any]], caption: str) -> str:
             f"<tr><th>model</th><th>R1 (%)</th><th>mAP (%)</th></tr>\n{body}\n</table>")
 
 
-def transfer_table_html(transfer: dict[str, Any] | None) -> str:
-    """G's row beside the two references and chance, from a PoseTransferReport.to_dict()."""
+def transfer_table_html(transfer: dict[str, Any] | None, source: str = TRANSFER_JSON, table_id: str = "transfer",
+                        dancers: str = "test dancers") -> str:
+    """G's row beside the two references and chance, from a PoseTransferReport.to_dict() read
+    from `source`; `dancers` says whose frames the pairs are."""
     if not transfer or "scores" not in transfer:
-        return f'<p class="missing">No pose-transfer measurement ({TRANSFER_JSON} is missing).</p>'
+        return f'<p class="missing">No pose-transfer measurement ({source} is missing).</p>'
     head = "".join(f"<th>{html.escape(name)}</th>" for _, name in TRANSFER_COLUMNS)
     lines = []
     for key, label in TRANSFER_ROWS:
@@ -96,10 +101,10 @@ def transfer_table_html(transfer: dict[str, Any] | None) -> str:
                                                  for m, _ in TRANSFER_COLUMNS) + "</tr>")
     height, width = transfer.get("image_size") or ("?", "?")
     caption = (f"Pose transfer of the demo's ST-ReIDNet checkpoint on {transfer.get('pairs', '?')} (source s, target "
-               f"t) pairs of {transfer.get('dancers', '?')} test dancers of {transfer.get('dataset', '?')} "
+               f"t) pairs of {transfer.get('dancers', '?')} {dancers} of {transfer.get('dataset', '?')} "
                f"({height}x{width}, seed {transfer.get('seed', '?')}), against the real frame t "
-               f"(from {TRANSFER_JSON}).")
-    return (f'<table class="headline" id="transfer"><caption>{html.escape(caption)}</caption>\n'
+               f"(from {source}).")
+    return (f'<table class="headline" id="{table_id}"><caption>{html.escape(caption)}</caption>\n'
             f"<tr><th>drawing</th>{head}</tr>\n" + "\n".join(lines) + "\n</table>")
 
 
@@ -109,6 +114,12 @@ TRANSFER_NOTE = (
     "same dancer drawn in their farthest other pose. Identity accuracy: how often it is closer than another dancer "
     "of the same video drawn in t's pose. E rank-1: the drawing, as a query, finds the dancer first among the real "
     "test gallery. Pose and identity accuracy: chance 0.5.")
+
+
+SEEN_NOTE = (
+    "G draws the people it trained on far better than new ones: it has learnt them by heart rather than reading "
+    "every person's appearance from E's feature (reports/transfer-curve/README.md measures this; more training "
+    "identities narrow the gap). The explorer's people are test dancers.")
 
 
 def demo_headline(out_dir: str | os.PathLike) -> str:
@@ -122,6 +133,10 @@ def demo_headline(out_dir: str | os.PathLike) -> str:
                      f"({REPORT_JSON} lacks them).</p>")
     parts += ["<h2>Pose transfer, measured against the real frame</h2>",
               transfer_table_html(_read(out_dir / TRANSFER_JSON)), f"<p>{html.escape(TRANSFER_NOTE)}</p>"]
+    parts += ["<h3>The same on the dancers G trained on</h3>",
+              transfer_table_html(_read(out_dir / TRANSFER_SEEN_JSON), TRANSFER_SEEN_JSON, "transfer_seen",
+                                  "training dancers (their frames as sources and targets)"),
+              f"<p>{html.escape(SEEN_NOTE)}</p>"]
     if (out_dir / TRANSFER_GALLERY).is_file():
         parts.append(f'<figure><a href="{TRANSFER_GALLERY}">'
                      f'<img src="{TRANSFER_GALLERY}" alt="transfer gallery" style="max-width:100%"></a>'
@@ -134,14 +149,18 @@ def write_demo_transfer(out_dir: str | os.PathLike, checkpoint: str | os.PathLik
                         pairs: int = 64, seed: int = 0, device: str = "cpu") -> "TransferMeasurement":
     """Measure the pose transfer of the demo's ST-ReIDNet `checkpoint` (read from its run's
     transfer cache when a notebook measured it with the same settings) and write
-    `<out_dir>/transfer_metrics.json` (the full report, every pair included) and
-    `<out_dir>/transfer_gallery.png`."""
+    `<out_dir>/transfer_metrics.json` (the full report, every pair included), the same on the
+    training dancers as `transfer_metrics_seen.json`, and `<out_dir>/transfer_gallery.png`."""
     from ..data import load_dataset
+    from ..evaluation.pose_transfer import on_training_dancers
     from .transfer_report import measure_transfer, write_grid
 
     out_dir = Path(out_dir)
-    measurement = measure_transfer(checkpoint, load_dataset(dataset_root), pairs=pairs, seed=seed, device=device)
-    write_json(out_dir / TRANSFER_JSON, {**measurement.report.to_dict(), "checkpoint": str(checkpoint),
-                                         "dataset_root": str(dataset_root)})
+    dataset = load_dataset(dataset_root)
+    measurement = measure_transfer(checkpoint, dataset, pairs=pairs, seed=seed, device=device)
+    seen = measure_transfer(checkpoint, on_training_dancers(dataset), pairs=pairs, seed=seed, device=device)
+    for found, name, identities in ((measurement, TRANSFER_JSON, "test"), (seen, TRANSFER_SEEN_JSON, "train")):
+        write_json(out_dir / name, {**found.report.to_dict(), "checkpoint": str(checkpoint),
+                                    "dataset_root": str(dataset_root), "identities": identities})
     write_grid(measurement, out_dir / TRANSFER_GALLERY)
     return measurement

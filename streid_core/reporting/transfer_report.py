@@ -98,8 +98,12 @@ def _cache_entry(checkpoint: Path, dataset: "LoadedDataset", settings: dict[str,
     """(the slot's file, the stamp its content must carry)."""
     from ..evaluation.feature_cache import checkpoint_fingerprint
 
+    # which dancers: the test dancers and the training ones (`on_training_dancers`) of one split
+    # are two entries, not one that each measurement overwrites
+    people = sorted({r.pid for r in dataset.query} | {r.pid for r in dataset.gallery})
     slot = {"version": CACHE_VERSION, "checkpoint": str(checkpoint.resolve()),
-            "dataset": str(Path(dataset.root).resolve()), "split": dataset.split, **settings}
+            "dataset": str(Path(dataset.root).resolve()), "split": dataset.split,
+            "people": hashlib.sha1(repr(people).encode()).hexdigest()[:16], **settings}
     name = hashlib.sha1(json.dumps(slot, sort_keys=True).encode()).hexdigest()[:16]
     stamp = f"{checkpoint_fingerprint(checkpoint)}|{_images_stamp(dataset)}"
     return checkpoint.parent / CACHE_DIR / f"{name}.json", stamp
