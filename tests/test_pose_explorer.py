@@ -20,6 +20,7 @@ from streid_core.reporting.pose_explorer import (
     describe_checkpoint,
     enlarge,
     ensure_smoke_checkpoint,
+    explorer_people,
     gallery_statistics,
     pick_samples,
     render_gallery,
@@ -58,6 +59,18 @@ def test_pick_samples_gives_distinct_people_with_enough_joints(world):
         assert p.label.startswith(f"pid {p.record.pid} · ")
     with pytest.raises(StreidError, match="has a pose file"):
         pick_samples([r.__class__(r.path, r.pid, r.camid) for r in dataset.query[:3]], "coco17", 2)
+
+
+def test_the_explorer_offers_test_dancers_or_the_dancers_g_trained_on(world):
+    _, dataset, _, _, _ = world
+    trained_on = {r.pid for r in dataset.train or dataset.trainval}
+    unseen = explorer_people(dataset, "test", 3, seed=0)
+    seen = explorer_people(dataset, "train", 3, seed=0)
+    assert len({p.record.pid for p in seen}) == 3 and {p.record.pid for p in seen} <= trained_on
+    assert not {p.record.pid for p in unseen} & trained_on
+    assert [p.record.path for p in unseen] == [p.record.path for p in pick_samples(dataset.query, "coco17", 3, seed=0)]
+    with pytest.raises(StreidError, match="people_from 'val': use 'test'"):
+        explorer_people(dataset, "val", 3)
 
 
 def test_moving_a_joint_slider_rerenders_the_edited_pose(world):

@@ -35,6 +35,7 @@ from ..errors import StreidError
 from ..viz.figures import save_figure
 
 if TYPE_CHECKING:
+    from ..data.records import LoadedDataset
     from matplotlib.figure import Figure
 
 DISPLAY_HEIGHT = 256  # the explorer shows every image about this tall, whatever the model's canvas
@@ -69,6 +70,20 @@ class PoseSample:
     @property
     def stem(self) -> str:
         return Path(self.record.path.split("::")[-1]).stem
+
+
+PEOPLE_FROM = ("test", "train")
+
+
+def explorer_people(dataset: "LoadedDataset", people_from: str, count: int, seed: int = 0) -> list[PoseSample]:
+    """`count` source people for the explorer: "test", the query's dancers, whom G never saw;
+    "train", the dancers G trained on, whom it draws recognisably (see reports/transfer-curve)."""
+    if people_from not in PEOPLE_FROM:
+        raise StreidError(f"people_from {people_from!r}: use 'test' (dancers G never saw) or 'train' (dancers it trained on)")
+    from ..evaluation.pose_transfer import on_training_dancers
+
+    pool = dataset.query if people_from == "test" else on_training_dancers(dataset).query
+    return pick_samples(pool, dataset.keypoints, count, seed=seed)
 
 
 def pick_samples(records: Sequence[Record], keypoints_convention: str | KeypointConvention, count: int,
