@@ -119,7 +119,8 @@ TRANSFER_NOTE = (
 SEEN_NOTE = (
     "G draws the people it trained on far better than new ones: it has learnt them by heart rather than reading "
     "every person's appearance from E's feature (reports/transfer-curve/README.md measures this; more training "
-    "identities narrow the gap). The explorer's people are test dancers.")
+    "identities narrow the gap). Notebook 04's explorer offers test dancers, or with people_from='train' the "
+    "dancers G trained on.")
 
 
 def demo_headline(out_dir: str | os.PathLike) -> str:

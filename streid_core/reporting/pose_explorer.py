@@ -35,8 +35,9 @@ from ..errors import StreidError
 from ..viz.figures import save_figure
 
 if TYPE_CHECKING:
-    from ..data.records import LoadedDataset
     from matplotlib.figure import Figure
+
+    from ..data.records import LoadedDataset
 
 DISPLAY_HEIGHT = 256  # the explorer shows every image about this tall, whatever the model's canvas
 # CSS classes the browser test finds the widgets by
