@@ -251,7 +251,11 @@ def _reference_at(args: argparse.Namespace, arch: str, commit: str) -> Row:
                    "--triplets", str(args.triplets), "--iterations", str(args.iterations), "--height", str(args.height),
                    "--width", str(args.width), "--workers", str(args.workers), "--device", args.device,
                    "--out", str(out)] + (["--threads", str(args.threads)] if args.threads else [])
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(command, stdout=subprocess.DEVNULL)
+        if done.returncode or not out.is_file():
+            print(f"--against {commit[:10]}: that revision's benchmark failed (exit {done.returncode}, its output above); "
+                  "pick a revision whose benchmarks/train_speed.py has --task streidnet", file=sys.stderr)
+            raise SystemExit(2)
         row = json.loads(out.read_text())["rows"][0]  # its first row is its float32 reference
     known = {k: v for k, v in row.items() if k in Row.__dataclass_fields__}
     return Row(**(known | {"variant": f"reference fp32 at {commit[:10]}"}))
