@@ -46,14 +46,13 @@ def _streid(*args: str) -> list[str]:
 class Steps:
     """Runs the steps, keeps their command lines and timings."""
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    def __init__(self) -> None:
         self.commands: list[str] = []
         self.seconds: dict[str, float] = {}
 
-    def run(self, name: str, command: list[str], deadline_s: float | None = None) -> bool:
-        """Run `command`; with a deadline, stop it with SIGINT then (30 s later) SIGKILL. True when
-        it ended by itself with status 0, False when the deadline stopped it."""
+    def run(self, name: str, command: list[str], deadline_s: float | None = None) -> None:
+        """Run `command`; with a deadline, stop it with SIGINT then (30 s later) SIGKILL. A
+        non-zero exit before the deadline stops the script."""
         self.commands.append(" ".join(command))
         print(f"[{name}] {' '.join(command)}", flush=True)
         start = time.perf_counter()
@@ -72,7 +71,6 @@ class Steps:
         self.seconds[name] = round(time.perf_counter() - start, 1)
         if finished and process.returncode != 0:
             raise SystemExit(f"{name} failed with exit status {process.returncode}: {' '.join(command)}")
-        return finished
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a tiny CPU rehearsal: 16 identities, ResNet-18 at 64x32, a few iterations")
     args = parser.parse_args(argv)
 
+    from streid_core.atomic import write_json
     from streid_core.reporting.training_runs import encoder_trunk_weights
     from streid_core.reporting.transfer_report import transfer_curve
     from streid_core.training.transfer_metrics import read_transfer_metrics
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         synth += ["--ids", "16", "--videos", "4", "--frames", "24"]
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    steps = Steps(args.out)
+    steps = Steps()
 
     if not (args.data_dir / "synthdance").exists():
         steps.run("synth", _streid(*synth))
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         summary["seconds_per_iteration"] = (b["train_seconds"] - a["train_seconds"]) / (b["iteration"] - a["iteration"])
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.out / "summary.json", summary)
     (args.out / "commands.txt").write_text("\n".join(steps.commands) + "\n")
     for source, name in ((run_dir / "transfer_metrics.jsonl", "transfer_metrics.jsonl"),
                          (run_dir / "log.txt", "train_log.txt"), (base_dir / "log.txt", "baseline_log.txt")):

@@ -1,4 +1,5 @@
-"""benchmarks/train_speed.py --against REV: a revision that is not a commit is refused up front."""
+"""benchmarks/train_speed.py --against REV: a revision that is not a commit, or whose own benchmark
+cannot time ST-ReIDNet, is one line and exit 2 before anything is written."""
 import importlib.util
 import subprocess
 import sys
