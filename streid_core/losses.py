@@ -165,6 +165,15 @@ def masked_l1_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None, alp
     return (global_loss + alpha * masked_loss) / (1.0 + alpha)
 
 
+def painting_l1_loss(painting: Tensor, target: Tensor) -> Tensor:
+    """Mean |RGB - target| over the pixels a limb painting covers (models/limb_painting.py):
+    painting (N, 4, H, W) = RGB and coverage in {0, 1}; target (N, 3, H, W), both in [-1, 1].
+    0 where nothing is covered."""
+    cover = painting[:, 3:4].float()
+    error = ((painting[:, :3].float() - target.float()).abs() * cover).sum()
+    return error / (3.0 * cover.sum()).clamp_min(1.0)
+
+
 def reconstruction_loss(swap_loss: Tensor, self_loss: Tensor, swap_weight: float = 0.7) -> Tensor:
     """L_rec = 0.7 * L_swap (identity swapped within the positive pair) + 0.3 * L_self."""
     return swap_weight * swap_loss + (1.0 - swap_weight) * self_loss

@@ -106,6 +106,10 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert "--netE-pretrain" in capsys.readouterr().err
     assert main(argv + ["--height", "60"]) == 2
     assert "divisible by 32" in capsys.readouterr().err
+    assert main(argv + ["--lambda-paint", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--lambda-paint 1.0" in err and "add --paint-limbs" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("stage, flag, reads_it_in", [

@@ -276,3 +276,34 @@ def test_bf16_autocast_iteration_runs_on_cpu():
     losses = task.train_step(tiny_batch())
     assert all(math.isfinite(v) for v in losses.values())
     assert tiny_batch()["pose"].shape[1] == NUM_JOINTS
+
+
+def test_limb_painting_loss_by_hand_and_it_teaches_the_colours():
+    # Every row in the same standing pose, so every painting covers the same pixels; targets in
+    # G's range: anchors 1, positives 0, negatives -1. The colour map starts at 0, so the first
+    # iteration's paintings are 0 under the strokes:
+    #   self (3 rows) = (1 + 0 + 1) / 3; swap (anchor, positive rows) = (1 + 0) / 2
+    #   G_paint = 0.7 * 0.5 + 0.3 * 2/3 = 0.55, added to G as lambda_recon * lambda_paint * 0.55
+    import numpy as np
+
+    from streid_core.data.pose import pose_maps
+    from test_limb_painting import STANDING
+
+    task = _new_task(lambda_d=0.0, lambda_dp=0.0, lambda_recon=10.0, paint_limbs=True, lambda_paint=0.5)
+    b = 2
+    batch = tiny_batch(b)
+    standing = torch.from_numpy(pose_maps(STANDING * np.float32(HEIGHT / 128), HEIGHT, WIDTH))
+    batch["pose"] = standing.expand(3 * b, -1, -1, -1).clone()
+    batch["target"] = normalise(torch.cat([torch.full((b, 3, HEIGHT, WIDTH), v) for v in (1.0, 0.5, 0.0)]))
+    colour = task.generator.limb_painting.colour
+    assert torch.count_nonzero(colour.weight) == 0
+    losses = task.train_step(batch)
+    assert losses["G_paint"] == pytest.approx(0.55, abs=1e-5)
+    assert losses["G"] == pytest.approx(10.0 * losses["G_r"] + 10.0 * 0.5 * 0.55, abs=1e-4)
+    assert torch.count_nonzero(colour.weight) > 0  # E's feature -> limb colours, learnt from the loss
+    assert "G_paint" not in _new_task(lambda_d=0.0, lambda_dp=0.0).train_step(tiny_batch(b))
+
+
+def test_lambda_paint_without_the_painting_names_the_flag():
+    with pytest.raises(StreidError, match="--lambda-paint 1.0: .* add --paint-limbs"):
+        tiny_config(lambda_paint=1.0).validate()

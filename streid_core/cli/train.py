@@ -78,6 +78,9 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--ngf", type=int, default=_MODEL.ngf,
                    help="G's base width: every layer of G scales with it, its cost with the square (the "
                         "release's; the CPU preset uses 32)")
+    p.add_argument("--paint-limbs", action="store_true", default=_MODEL.paint_limbs,
+                   help="not in the paper: G's pose input also holds the target's limb strokes, each coloured by a "
+                        "linear map of E's feature (models/limb_painting.py); the CPU preset uses it")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
     p.add_argument("--emb-type", default=_MODEL.emb_type, choices=("Single", "Siamese"),
@@ -96,6 +99,9 @@ def _loss_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--lambda-d", type=float, default=_MODEL.lambda_d, help="weight of G's adversarial loss against Di")
     p.add_argument("--lambda-recon", type=float, default=_MODEL.lambda_recon,
                    help="weight of the reconstruction loss 0.7 swap + 0.3 self")
+    p.add_argument("--lambda-paint", type=float, default=_MODEL.lambda_paint,
+                   help="with --paint-limbs: weight (times --lambda-recon) of the limb painting's L1 against the real "
+                        "target under its strokes, which teaches E's feature the limbs' colours directly")
     p.add_argument("--lambda-tri", type=float, default=_MODEL.lambda_tri, help="weight of the triplet loss")
     p.add_argument("--lambda-class", type=float, default=_MODEL.lambda_class, help="weight of the classification loss")
     p.add_argument("--smooth-label", action="store_true",

@@ -127,6 +127,20 @@ def mask_scale(height: int, width: int) -> float:
     return float(np.sqrt((height / _REFERENCE_CANVAS[0]) * (width / _REFERENCE_CANVAS[1])))
 
 
+def _canvas_px(size: int, scale: float) -> int:
+    return max(1, int(round(size * scale)))
+
+
+def joint_radius(is_head: bool, scale: float) -> int:
+    """Radius in pixels of a joint's disc in the skeleton mask, on a canvas of `mask_scale` scale."""
+    return _canvas_px(_HEAD_RADIUS if is_head else _JOINT_RADIUS, scale)
+
+
+def limb_width(thick: bool, scale: float) -> int:
+    """Width in pixels of a limb's line in the skeleton mask (thick: torso and neck)."""
+    return _canvas_px(_THICK_LIMB if thick else _THIN_LIMB, scale)
+
+
 def skeleton_mask(keypoints: np.ndarray, height: int, width: int, conv: KeypointConvention) -> np.ndarray:
     """(1, height, width) float32 binary mask: a filled disc at every present joint (radius 10,
     20 for the head joint) and a line between every present limb pair (20 px wide for head, arm
@@ -135,16 +149,11 @@ def skeleton_mask(keypoints: np.ndarray, height: int, width: int, conv: Keypoint
     if len(rows) != conv.num_joints:
         raise ValueError(f"expected {conv.num_joints} joints for {conv.name}, got {len(rows)}")
     scale = mask_scale(height, width)
-
-    def px(size: int) -> int:
-        return max(1, int(round(size * scale)))
-
     canvas = np.zeros((height, width), dtype=np.uint8)
     centres = {j: (int(cols[j]), int(rows[j])) for j in np.flatnonzero(present)}  # cv2 wants (col, row)
     for j, centre in centres.items():
-        radius = px(_HEAD_RADIUS if j == conv.head else _JOINT_RADIUS)
-        cv2.circle(canvas, centre, radius, 255, thickness=-1)
-    for limbs, thickness in ((conv.thin_limbs, px(_THIN_LIMB)), (conv.thick_limbs, px(_THICK_LIMB))):
+        cv2.circle(canvas, centre, joint_radius(j == conv.head, scale), 255, thickness=-1)
+    for limbs, thickness in ((conv.thin_limbs, limb_width(False, scale)), (conv.thick_limbs, limb_width(True, scale))):
         for a, b in limbs:
             if a in centres and b in centres:
                 cv2.line(canvas, centres[a], centres[b], 255, thickness=thickness)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from streid_core.data.keypoints import KeypointConvention
 from streid_core.errors import StreidError
+from streid_core.models.limb_painting import PAINTING_CHANNELS, LimbPainting
 
 NORMS: tuple[str, ...] = ("batch", "instance", "none")
 FUSE_MODES: tuple[str, ...] = ("cat", "add")
@@ -67,6 +69,8 @@ class PoseGenerator(nn.Module):
     norm: "batch" (conv biases off), "instance" (no affine, biases on) or "none" (biases on).
         Instance norm is skipped on the 1x1 pose code, where per-sample normalisation of a single
         value is undefined (the release crashes there).
+    paint_limbs: a keypoint convention (whose joints the pose maps hold) to add the limb painting
+        (limb_painting.LimbPainting) to the pose encoder's input; None: the release's G.
     The re-ID feature is used as given — never detached — so G's losses reach the encoder.
     """
 
@@ -82,6 +86,7 @@ class PoseGenerator(nn.Module):
         norm: str = "batch",
         dropout: float = 0.2,
         ngf: int = RELEASE_NGF,
+        paint_limbs: KeypointConvention | None = None,
     ) -> None:
         super().__init__()
         height, width = image_size
@@ -97,6 +102,8 @@ class PoseGenerator(nn.Module):
             raise StreidError(f"G's base width ngf must be >= 1, got {ngf}")
         if not 0.0 <= dropout < 1.0:
             raise StreidError(f"dropout must be in [0, 1), got {dropout}")
+        if paint_limbs is not None and paint_limbs.num_joints != num_keypoints:
+            raise StreidError(f"paint_limbs: {paint_limbs.name} has {paint_limbs.num_joints} joints, the pose maps {num_keypoints}")
 
         self.num_keypoints, self.reid_feature_size = num_keypoints, reid_feature_size
         self.image_size = (height, width)
@@ -106,7 +113,9 @@ class PoseGenerator(nn.Module):
 
         # Pose encoder: e1 (no activation/norm before it), then e2..e5, then the 1x1 pose code.
         c = encoder_channels(ngf)
-        self.encoder = nn.ModuleList([nn.Conv2d(num_keypoints, c[0], 4, 2, 1, bias=bias)])
+        self.limb_painting = None if paint_limbs is None else LimbPainting(paint_limbs, reid_feature_size, (height, width))
+        pose_channels = num_keypoints + (0 if paint_limbs is None else PAINTING_CHANNELS)
+        self.encoder = nn.ModuleList([nn.Conv2d(pose_channels, c[0], 4, 2, 1, bias=bias)])
         for cin, cout in zip(c[:-1], c[1:]):
             self.encoder.append(nn.Sequential(
                 nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 4, 2, 1, bias=bias), norm_layer(norm, cout)))
@@ -140,8 +149,12 @@ class PoseGenerator(nn.Module):
                 self.up_blocks.append(nn.Sequential(
                     nn.ReLU(), nn.ConvTranspose2d(cin, 3, 4, 2, 1, bias=bias), nn.Tanh()))
         init_gan_weights(self)
+        if self.limb_painting is not None:
+            self.limb_painting.reset_parameters()
 
-    def forward(self, pose: Tensor, reid_feature: Tensor) -> Tensor:
+    def forward(self, pose: Tensor, reid_feature: Tensor, with_painting: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """The drawing; with_painting: (drawing, the limb painting fed to the pose encoder), for
+        the painting's own loss (losses.painting_l1_loss)."""
         n, k, h, w = pose.shape
         if (k, h, w) != (self.num_keypoints, *self.image_size):
             raise ValueError(
@@ -151,8 +164,11 @@ class PoseGenerator(nn.Module):
         if reid_feature.shape[1] != self.reid_feature_size:
             raise ValueError(f"re-ID feature must have {self.reid_feature_size} values, got {reid_feature.shape[1]}")
 
+        if with_painting and self.limb_painting is None:
+            raise ValueError("with_painting needs a G built with paint_limbs")
+        painting = None if self.limb_painting is None else self.limb_painting(pose, reid_feature)
         levels = []
-        x = pose
+        x = pose if painting is None else torch.cat([pose, painting], dim=1)
         for layer in self.encoder:
             x = layer(x)
             levels.append(x)
@@ -167,4 +183,4 @@ class PoseGenerator(nn.Module):
             if i < self.connect_layers:
                 y = torch.cat([y, levels[-1 - i]], dim=1)
             y = block(y)
-        return y
+        return (y, painting) if with_painting else y

@@ -36,6 +36,7 @@ class StreidNetArchitecture:
     fuse_mode: str
     pose_feature_size: int
     ngf: int = RELEASE_NGF  # G's base width; checkpoints from before --ngf hold none
+    paint_limbs: bool = False  # G's limb painting (--paint-limbs); older checkpoints hold none
     stem_relu: bool = True  # False: the release's ResNet stem without ReLU (E and Di)
     imagenet_targets: bool = False  # G learnt ImageNet-normalised targets (the release), not [-1, 1]
 
@@ -71,7 +72,8 @@ class StreidNetArchitecture:
         return PoseGenerator(
             self.num_keypoints, reid_feature_size, pose_feature_size=self.pose_feature_size,
             image_size=(self.height, self.width), fuse_mode=self.fuse_mode,
-            connect_layers=self.connect_layers, norm=self.norm, dropout=self.drop, ngf=self.ngf)
+            connect_layers=self.connect_layers, norm=self.norm, dropout=self.drop, ngf=self.ngf,
+            paint_limbs=convention(self.keypoints) if self.paint_limbs else None)
 
     def build_image_discriminator(self, pretrained: str | None = None) -> ImageDiscriminator:
         """Di: a ResNet-18 judging single images, from local ImageNet weights `pretrained` when given."""

@@ -37,6 +37,7 @@ from ..losses import (
     batch_hard_triplet_loss,
     label_smoothed_cross_entropy,
     masked_l1_loss,
+    painting_l1_loss,
     reconstruction_loss,
     siamese_verification_loss,
 )
@@ -236,15 +237,20 @@ class StreidNetTask:
         cls = label_smoothed_cross_entropy(logits, labels, 0.1 if cfg.emb_smooth else 0.0)
         return feats, cls
 
-    def _generate(self, pose: Tensor, feats: Tensor) -> tuple[Tensor, Tensor]:
+    def _generate(self, pose: Tensor, feats: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
         """Self-reconstructions [G(p,e); G(p+,e+); G(p-,e-)] and swaps [G(p,e+); G(p+,e)],
-        one G call per chunk so G's BatchNorm sees the release's sub-batches."""
+        one G call per chunk so G's BatchNorm sees the release's sub-batches; with
+        --lambda-paint, G's limb paintings of both, in the same order (else None)."""
         b = pose.shape[0] // 3
         p, e = pose.split(b), feats.split(b)
         generator = self._ddp["G"]
-        fake = torch.cat([generator(p[i], e[i]) for i in range(3)])
-        swap_fake = torch.cat([generator(p[0], e[1]), generator(p[1], e[0])])
-        return fake, swap_fake
+        calls = [(p[i], e[i]) for i in range(3)] + [(p[0], e[1]), (p[1], e[0])]
+        if self.config.lambda_paint > 0:
+            drawn, paintings = zip(*(generator(pi, ej, with_painting=True) for pi, ej in calls))
+            painted = (torch.cat(paintings[:3]), torch.cat(paintings[3:]))
+        else:
+            drawn, painted = [generator(pi, ej) for pi, ej in calls], None
+        return torch.cat(drawn[:3]), torch.cat(drawn[3:]), painted
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         cfg, quirks = self.config, self.config.quirks
@@ -269,7 +275,7 @@ class StreidNetTask:
             with timer("E forward"):
                 feats, loss_cls = self._encode(images, labels)
             with timer("G forward"):
-                fake, swap_fake = self._generate(pose, feats)
+                fake, swap_fake, painted = self._generate(pose, feats)
 
         # A discriminator whose adversarial weight is 0 changes neither G nor E: it is not run
         # (--lambda-d 0 / --lambda-dp 0 train G on reconstruction alone, several times faster).
@@ -315,6 +321,11 @@ class StreidNetTask:
                 _, (fake_pose, fake_img) = pose_discriminator_pairs(pose, targets, fake, swap_fake)
                 gan_dp = self.gan_generator.generator_loss(self.pose_discriminator(fake_pose, fake_img))
             loss_g = generator_objective(gan_di, gan_dp, rec_self, rec_swap, cfg.lambda_d, cfg.lambda_dp, cfg.lambda_recon)
+            loss_paint = unused
+            if painted is not None:
+                loss_paint = reconstruction_loss(painting_l1_loss(painted[1], targets[: 2 * b]),
+                                                 painting_l1_loss(painted[0], targets))
+                loss_g = loss_g + cfg.lambda_recon * cfg.lambda_paint * loss_paint
             # mined over the global batch, [anchors; positives; negatives] of all ranks
             world = self.dist.world_size
             loss_tri = batch_hard_triplet_loss(gather_thirds_with_grad(feats, self.dist),
@@ -348,6 +359,8 @@ class StreidNetTask:
             "E_t": loss_tri, "E_c": loss_cls, "E": loss_e, "G_r": reconstruction_loss(rec_swap, rec_self),
             "G_gan_Di": gan_di, "G_gan_Dp": gan_dp, "G": loss_g, "D_i": loss_di, "D_p": loss_dp,
         }
+        if painted is not None:
+            values["G_paint"] = loss_paint
         losses = {name: float(value.detach()) for name, value in values.items()}
         # what the NaN guard watches: every objective optimised in this iteration
         losses["loss"] = losses["E"] + losses["D_i"] + losses["D_p"]

@@ -49,6 +49,7 @@ class StreidNetConfig:
     fuse_mode: str = "cat"
     pose_feature_size: int = 128
     ngf: int = RELEASE_NGF  # G's base width
+    paint_limbs: bool = False  # G's pose input also holds the limb painting (models/limb_painting.py); not in the release
     lr: float = 0.001
     # G's Adam learning rate; None: the stage's (stage 0: 1e-5, stage 1: 0.1 x lr, stage 2: 1e-6). Not in
     # the release: at its stage-0 rate G needs the paper's GPU budget to draw (reports/transfer-curve)
@@ -58,6 +59,9 @@ class StreidNetConfig:
     lambda_d: float = 1.0
     lambda_dp: float = 1.0
     lambda_recon: float = 1.0
+    # with --paint-limbs: the painting's own L1 against the real target under its strokes, weighted
+    # lambda_recon * lambda_paint, swap and self as in the reconstruction (not in the release)
+    lambda_paint: float = 0.0
     lambda_tri: float = 1.0
     lambda_class: float = 1.0
     smooth_label: bool = False
@@ -95,8 +99,11 @@ class StreidNetConfig:
             raise StreidError(f"--niter {self.niter} --niter-decay {self.niter_decay}: need >= 0 each and at least 1 epoch in total")
         for flag, value in (("--lambda-d", self.lambda_d), ("--lambda-dp", self.lambda_dp),
                             ("--lambda-recon", self.lambda_recon), ("--lambda-tri", self.lambda_tri),
-                            ("--lambda-class", self.lambda_class)):
+                            ("--lambda-class", self.lambda_class), ("--lambda-paint", self.lambda_paint)):
             check_rate(flag, value)
+        if self.lambda_paint > 0 and not self.paint_limbs:
+            raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the limb painting's loss; add --paint-limbs "
+                              "(or drop --lambda-paint)")
         if not self.soft_margin:
             check_rate("--margin", self.margin, positive=True)
         self._check_pretrain_files_are_read()
@@ -209,7 +216,8 @@ class StreidNetRunConfig:
 
 
 _ARCHITECTURE_FIELDS = ("keypoints", "stage", "arch", "emb_type", "last_stride", "height", "width", "norm",
-                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "num_classes", "quirks")
+                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "paint_limbs",
+                        "num_classes", "quirks")
 
 
 def check_same_architecture(checkpoint: dict[str, Any], current: StreidNetConfig, source: str) -> None:

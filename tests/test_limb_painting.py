@@ -1,0 +1,84 @@
+"""G's limb painting (--paint-limbs): the target's limb strokes, coloured by a linear map of E's
+feature, in G's pose input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streid_core.data.keypoints import convention
+from streid_core.data.pose import pose_maps, skeleton_mask
+from streid_core.models.generator import PoseGenerator
+from streid_core.models.limb_painting import LimbPainting
+from streid_core.models.streidnet import StreidNetArchitecture
+
+COCO = convention("coco17")
+H, W = 128, 64  # mask scale 0.5: torso lines 15 px wide, joint discs radius 5
+STANDING = np.array([[32, 10], [30, 8], [34, 8], [28, 9], [36, 9], [24, 30], [40, 30], [20, 50], [44, 50],
+                     [18, 65], [46, 65], [26, 70], [38, 70], [26, 95], [38, 95], [26, 120], [38, 120]], np.float32)
+
+
+def maps(keypoints: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(pose_maps(keypoints, H, W))[None]
+
+
+def test_a_limb_is_painted_within_half_its_width_and_overlaps_are_averaged():
+    shoulders = np.full((17, 2), np.nan, np.float32)
+    shoulders[5], shoulders[6] = (20, 40), (44, 40)  # only the shoulder line (5, 6) and the two discs
+    painting = LimbPainting(COCO, 2, (H, W))
+    strokes = list(zip(painting.start.tolist(), painting.end.tolist()))
+    line, disc = strokes.index((5, 6)), strokes.index((5, 5))
+    with torch.no_grad():
+        painting.colour.bias[3 * line: 3 * line + 3] = torch.tensor([0.5, -0.5, 0.25])
+        painting.colour.bias[3 * disc: 3 * disc + 3] = torch.tensor([1.0, 1.0, 1.0])
+        painting.colour.weight[3 * line] = torch.tensor([1.0, 0.0])  # red of the line += feature[0]
+        out = painting(maps(shoulders), torch.tensor([[0.25, 3.0]]))[0]
+    rgb, cover = out[:3], out[3]
+    # (x 32, y 47): 7 px below the line's middle, inside its half-width of 7.5; y 48 is outside
+    assert cover[47, 32] == 1 and cover[48, 32] == 0
+    assert torch.allclose(rgb[:, 47, 32], torch.tensor([0.75, -0.5, 0.25]))
+    # (x 16, y 40): 4 px left of shoulder 5, on its disc (radius 5) and the line's round end
+    assert torch.allclose(rgb[:, 40, 16], torch.tensor([(0.75 + 1.0) / 2, (-0.5 + 1.0) / 2, (0.25 + 1.0) / 2]))
+    # (x 10, y 40): 10 px from the shoulder, beyond both; nothing else is drawn without the other joints
+    assert cover[40, 10] == 0 and torch.all(rgb[:, 40, 10] == 0)
+    assert cover[:20].sum() == 0 and cover[60:].sum() == 0
+
+
+def test_the_strokes_cover_the_skeleton_mask_of_the_pose():
+    cover = LimbPainting(COCO, 2, (H, W))(maps(STANDING), torch.zeros(1, 2))[0, 3]
+    mask = torch.from_numpy(skeleton_mask(STANDING, H, W, COCO))[0]
+    inter, union = (cover * mask).sum(), ((cover + mask) > 0).sum()
+    assert inter / union > 0.9  # the same strokes; cv2 rasterises their edges a pixel differently
+
+
+def test_an_erased_joint_paints_none_of_its_strokes():
+    erased = STANDING.copy()
+    erased[9] = np.nan  # left wrist
+    painting = LimbPainting(COCO, 2, (H, W))
+    full, without = (painting(maps(k), torch.zeros(1, 2))[0, 3] for k in (STANDING, erased))
+    assert full[65, 18] == 1 and without[65, 18] == 0  # the wrist's disc
+    assert torch.equal(full[:40], without[:40])  # head and shoulders unchanged
+
+
+def test_g_with_painting_starts_grey_and_its_loss_teaches_the_colours_from_e():
+    torch.manual_seed(0)
+    g = PoseGenerator(17, 8, image_size=(H, W), connect_layers=5, ngf=8, paint_limbs=COCO)
+    assert torch.count_nonzero(g.limb_painting.colour.weight) == 0  # not re-initialised by the GAN init
+    feature = torch.randn(2, 8, requires_grad=True)
+    g(maps(STANDING).repeat(2, 1, 1, 1), feature).mean().backward()
+    assert g.limb_painting.colour.weight.grad.abs().sum() > 0
+
+
+def test_g_without_painting_is_the_release_layout_and_a_wrong_convention_is_refused():
+    assert PoseGenerator(17, 8, image_size=(H, W), ngf=8).limb_painting is None
+    assert PoseGenerator(17, 8, image_size=(H, W), ngf=8, paint_limbs=COCO).encoder[0].in_channels == 17 + 4
+    with pytest.raises(Exception, match="openpose18 has 18 joints"):
+        PoseGenerator(17, 8, image_size=(H, W), ngf=8, paint_limbs=convention("openpose18"))
+
+
+def test_checkpoints_without_the_field_build_the_release_g():
+    config = dict(num_classes=4, keypoints="coco17", arch="resnet18", emb_type="Single", last_stride=1, height=H,
+                  width=W, norm="batch", drop=0.0, connect_layers=5, fuse_mode="cat", pose_feature_size=128, ngf=8)
+    assert StreidNetArchitecture.from_config(config).build_generator(512).limb_painting is None
+    painted = StreidNetArchitecture.from_config({**config, "paint_limbs": True}).build_generator(512)
+    assert painted.limb_painting is not None
