@@ -4,11 +4,12 @@ each coloured by a linear map of E's feature.
 In the release E's feature reaches G only at the 1x1 bottleneck, and the decoder must learn where
 on the body each part of that code belongs. On a CPU budget it learns that for the dancers it
 trained on and not for new ones (reports/transfer-curve). Painting puts the appearance where the
-target pose has its limbs: for every limb line and joint disc of the skeleton mask (the strokes
-of `data.pose.skeleton_mask`, found at the heat-maps' peaks), a colour = W feature + b is painted
-on that stroke (overlapping strokes averaged), and the painted image and its coverage go into G's
-pose encoder beside the heat-maps. The colours are still a function of E's feature alone, so G's
-losses keep pushing E to describe the person's appearance, which is the method's premise.
+target pose has its limbs: every limb line of the skeleton mask and the head's disc (the strokes
+of `data.pose.skeleton_mask`, between the joints at the heat-maps' peaks; the mask's other joint
+discs lie inside the lines' round ends) gets a colour = W feature + b, overlapping strokes are
+averaged, and the painted image and its coverage go into G's pose encoder beside the heat-maps.
+The colours are a function of E's feature alone, so G's losses keep pushing E to describe the
+person's appearance, which is the method's premise.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class LimbPainting(nn.Module):
         scale = mask_scale(height, width)
         strokes = [(a, b, limb_width(thick, scale) / 2.0)
                    for limbs, thick in ((conv.thin_limbs, False), (conv.thick_limbs, True)) for a, b in limbs]
-        strokes += [(j, j, float(joint_radius(j == conv.head, scale))) for j in range(conv.num_joints)]
+        strokes.append((conv.head, conv.head, float(joint_radius(True, scale))))
         self.num_joints, self.image_size = conv.num_joints, (height, width)
         self.register_buffer("start", torch.tensor([s[0] for s in strokes]), persistent=False)
         self.register_buffer("end", torch.tensor([s[1] for s in strokes]), persistent=False)
@@ -57,13 +58,16 @@ class LimbPainting(nn.Module):
         x, y = (index % w).float(), torch.div(index, w, rounding_mode="floor").float()
         ax, ay, bx, by = x[:, self.start], y[:, self.start], x[:, self.end], y[:, self.end]  # (N, L)
         ok = present[:, self.start] & present[:, self.end]
-        rows = torch.arange(h, device=pose.device, dtype=torch.float32).view(1, 1, h, 1)
-        cols = torch.arange(w, device=pose.device, dtype=torch.float32).view(1, 1, 1, w)
+        radius_sq = torch.where(ok, self.radius_sq, -1.0)[..., None, None]  # a missing joint: no pixel is that close
         dx, dy = (bx - ax)[..., None, None], (by - ay)[..., None, None]
-        px, py = cols - ax[..., None, None], rows - ay[..., None, None]
-        along = ((px * dx + py * dy) / (dx * dx + dy * dy).clamp_min(1e-6)).clamp(0.0, 1.0)
-        dist_sq = (px - along * dx) ** 2 + (py - along * dy) ** 2  # to the nearest point of the segment
-        return ((dist_sq <= self.radius_sq.view(1, -1, 1, 1)) & ok[..., None, None]).float()
+        inverse_length_sq = 1.0 / (dx * dx + dy * dy).clamp_min(1e-6)
+        px = torch.arange(w, device=pose.device, dtype=torch.float32).view(1, 1, 1, w) - ax[..., None, None]
+        py = torch.arange(h, device=pose.device, dtype=torch.float32).view(1, 1, h, 1) - ay[..., None, None]
+        # the segment's point nearest each pixel, as a fraction of it; the (N, L, H, W) work is in place
+        along = (px * (dx * inverse_length_sq) + py * (dy * inverse_length_sq)).clamp_(0.0, 1.0)
+        off_x = torch.addcmul(px, along, dx, value=-1.0).square_()
+        off_y = torch.addcmul(py, along, dy, value=-1.0).square_()
+        return off_x.add_(off_y).le_(radius_sq).float()
 
     def forward(self, pose: Tensor, feature: Tensor) -> Tensor:
         n = pose.shape[0]
