@@ -28,19 +28,22 @@ def test_a_limb_is_painted_within_half_its_width_and_overlaps_are_averaged():
     painting = LimbPainting(COCO, 2, (H, W))
     strokes = list(zip(painting.start.tolist(), painting.end.tolist()))
     shoulders, upper_arm = strokes.index((5, 6)), strokes.index((5, 7))  # torso line 15 px wide, arm line 10
+    shoulder, elbow = strokes.index((5, 5)), strokes.index((7, 7))  # joint discs, radius 5
     with torch.no_grad():
         painting.colour.bias[3 * shoulders: 3 * shoulders + 3] = torch.tensor([0.5, -0.5, 0.25])
         painting.colour.bias[3 * upper_arm: 3 * upper_arm + 3] = torch.tensor([1.0, 1.0, 1.0])
+        painting.colour.bias[3 * shoulder: 3 * shoulder + 3] = torch.tensor([-1.0, 0.5, 0.0])
+        painting.colour.bias[3 * elbow: 3 * elbow + 3] = torch.tensor([0.0, 0.0, -1.0])
         painting.colour.weight[3 * shoulders] = torch.tensor([1.0, 0.0])  # red of the shoulders += feature[0]
         out = painting(maps(arm), torch.tensor([[0.25, 3.0]]))[0]
     rgb, cover = out[:3], out[3]
     # (x 32, y 47): 7 px below the shoulder line, inside its half-width 7.5; y 48 is outside
     assert cover[47, 32] == 1 and cover[48, 32] == 0
     assert torch.allclose(rgb[:, 47, 32], torch.tensor([0.75, -0.5, 0.25]))
-    # (x 16, y 40): 4 px left of shoulder 5, in both lines' round ends: the two colours averaged
-    assert torch.allclose(rgb[:, 40, 16], torch.tensor([(0.75 + 1.0) / 2, (-0.5 + 1.0) / 2, (0.25 + 1.0) / 2]))
-    # (x 20, y 63 / 66): 3 and 6 px below the elbow, inside and outside the arm's half-width 5
-    assert cover[63, 20] == 1 and torch.allclose(rgb[:, 63, 20], torch.ones(3)) and cover[66, 20] == 0
+    # (x 16, y 40): 4 px left of shoulder 5, in both lines' round ends and its disc: three colours averaged
+    assert torch.allclose(rgb[:, 40, 16], torch.tensor([(0.75 + 1 - 1) / 3, (-0.5 + 1 + 0.5) / 3, (0.25 + 1 + 0) / 3]))
+    # (x 20, y 63 / 66): 3 and 6 px below the elbow, inside and outside the arm's half-width and the disc's radius 5
+    assert cover[63, 20] == 1 and torch.allclose(rgb[:, 63, 20], torch.tensor([0.5, 0.5, 0.0])) and cover[66, 20] == 0
     # (x 10, y 40): 10 px from the shoulder, beyond both; nothing else is drawn without the other joints
     assert cover[40, 10] == 0 and torch.all(rgb[:, 40, 10] == 0)
     assert cover[:32].sum() == 0 and cover[66:].sum() == 0

@@ -170,8 +170,12 @@ def test_preset_cpu_draw_sets_the_recipe_and_explicit_flags_win():
     model = run_config(parser.parse_args(["train", "--preset", "cpu-draw"])).model
     assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
     assert model.lambda_d == model.lambda_dp == 0.0
+    assert model.paint_limbs and model.lambda_paint == 1.0
+    plain = run_config(parser.parse_args(["train", "--preset", "cpu-draw", "--no-paint-limbs", "--lambda-paint", "0"]))
+    assert not plain.model.paint_limbs and plain.model.lambda_paint == 0.0
     for argv in (["--preset", "cpu-draw", "--ngf", "16"], ["--ngf", "16", "--preset", "cpu-draw"]):
         model = run_config(parser.parse_args(["train", *argv])).model
         assert model.ngf == 16 and model.connect_layers == 5  # the flag wins, before or after
     default = run_config(parser.parse_args(["train"])).model
     assert (default.ngf, default.connect_layers, default.lr_g, default.lambda_d) == (64, 0, None, 1.0)
+    assert not default.paint_limbs and default.lambda_paint == 0.0

@@ -305,5 +305,5 @@ def test_limb_painting_loss_by_hand_and_it_teaches_the_colours():
 
 
 def test_lambda_paint_without_the_painting_names_the_flag():
-    with pytest.raises(StreidError, match="--lambda-paint 1.0: .* add --paint-limbs"):
+    with pytest.raises(StreidError, match="--lambda-paint 1.0: .* add --paint-limbs, or pass --lambda-paint 0"):
         tiny_config(lambda_paint=1.0).validate()

@@ -78,9 +78,10 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--ngf", type=int, default=_MODEL.ngf,
                    help="G's base width: every layer of G scales with it, its cost with the square (the "
                         "release's; the CPU preset uses 32)")
-    p.add_argument("--paint-limbs", action="store_true", default=_MODEL.paint_limbs,
+    p.add_argument("--paint-limbs", action=argparse.BooleanOptionalAction, default=_MODEL.paint_limbs,
                    help="not in the paper: G's pose input also holds the target's limb strokes, each coloured by a "
-                        "linear map of E's feature (models/limb_painting.py); the CPU preset uses it")
+                        "linear map of E's feature (models/limb_painting.py); --preset cpu-draw turns it on, "
+                        "--no-paint-limbs after the preset off")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
     p.add_argument("--emb-type", default=_MODEL.emb_type, choices=("Single", "Siamese"),
@@ -171,7 +172,7 @@ def _run_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), action=_ApplyPreset, default=None,
                    help="named settings, overridden by explicit flags. cpu-draw: the CPU recipe under which G "
                         "learns to draw (--ngf 32 --connect-layers 5 --drop 0 --lambda-d 0 --lambda-dp 0 "
-                        "--lr-g 2e-4; reports/transfer-curve)")
+                        "--lr-g 2e-4 --paint-limbs --lambda-paint 1; reports/transfer-curve)")
     p.add_argument("--checkpoints", default=_RUN.checkpoints, help="output root")
     p.add_argument("--name", default=_RUN.name, help="experiment folder under --checkpoints")
     p.add_argument("--seed", type=int, default=_RUN.seed, help="seed of every random generator")

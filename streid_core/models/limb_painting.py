@@ -4,10 +4,10 @@ each coloured by a linear map of E's feature.
 In the release E's feature reaches G only at the 1x1 bottleneck, and the decoder must learn where
 on the body each part of that code belongs. On a CPU budget it learns that for the dancers it
 trained on and not for new ones (reports/transfer-curve). Painting puts the appearance where the
-target pose has its limbs: every limb line of the skeleton mask and the head's disc (the strokes
-of `data.pose.skeleton_mask`, between the joints at the heat-maps' peaks; the mask's other joint
-discs lie inside the lines' round ends) gets a colour = W feature + b, overlapping strokes are
-averaged, and the painted image and its coverage go into G's pose encoder beside the heat-maps.
+target pose has its limbs: every limb line and joint disc of the skeleton mask (the strokes of
+`data.pose.skeleton_mask`, at the heat-maps' peaks) gets a colour = W feature + b, overlapping
+strokes are averaged, and the painted image and its coverage go into G's pose encoder beside the
+heat-maps. The discs give hands, feet and joints colours of their own.
 The colours are a function of E's feature alone, so G's losses keep pushing E to describe the
 person's appearance, which is the method's premise.
 """
@@ -32,7 +32,7 @@ class LimbPainting(nn.Module):
         scale = mask_scale(height, width)
         strokes = [(a, b, limb_width(thick, scale) / 2.0)
                    for limbs, thick in ((conv.thin_limbs, False), (conv.thick_limbs, True)) for a, b in limbs]
-        strokes.append((conv.head, conv.head, float(joint_radius(True, scale))))
+        strokes += [(j, j, float(joint_radius(j == conv.head, scale))) for j in range(conv.num_joints)]
         self.num_joints, self.image_size = conv.num_joints, (height, width)
         self.register_buffer("start", torch.tensor([s[0] for s in strokes]), persistent=False)
         self.register_buffer("end", torch.tensor([s[1] for s in strokes]), persistent=False)

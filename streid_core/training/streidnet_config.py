@@ -25,9 +25,11 @@ PRETRAIN_STAGES: dict[str, tuple[int, ...]] = {"E": (1, 2), "G": (2,), "Di": (2,
 # Named settings of `streid train --preset NAME` (explicit flags override them). "cpu-draw": the
 # recipe under which G learns to draw on a CPU budget (reports/transfer-curve): G at half the
 # release's width, 5 skip connections, no dropout, reconstruction losses only (Di and Dp are not
-# run) and Adam 2e-4 for G whatever the stage. Deviations from the paper, each measured there.
+# run), Adam 2e-4 for G whatever the stage, and the limb painting with its own loss. Deviations
+# from the paper, each measured there.
 PRESETS: dict[str, dict[str, object]] = {
-    "cpu-draw": {"ngf": 32, "connect_layers": 5, "drop": 0.0, "lambda_d": 0.0, "lambda_dp": 0.0, "lr_g": 2e-4},
+    "cpu-draw": {"ngf": 32, "connect_layers": 5, "drop": 0.0, "lambda_d": 0.0, "lambda_dp": 0.0, "lr_g": 2e-4,
+                 "paint_limbs": True, "lambda_paint": 1.0},
 }
 
 
@@ -102,8 +104,8 @@ class StreidNetConfig:
                             ("--lambda-class", self.lambda_class), ("--lambda-paint", self.lambda_paint)):
             check_rate(flag, value)
         if self.lambda_paint > 0 and not self.paint_limbs:
-            raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the limb painting's loss; add --paint-limbs "
-                              "(or drop --lambda-paint)")
+            raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
+                              "add --paint-limbs, or pass --lambda-paint 0 (also with --preset cpu-draw --no-paint-limbs)")
         if not self.soft_margin:
             check_rate("--margin", self.margin, positive=True)
         self._check_pretrain_files_are_read()
