@@ -5,11 +5,16 @@ discriminators), evaluated every --eval-every iterations with the pose-transfer 
 
     .venv/bin/python benchmarks/transfer_learning_curve.py --encoder RUN/model_best.pth.tar \
         --data-dir data --dataset synthdance [--ngf 32] [--connect-layers 5] [--drop 0] \
-        [--iterations 600] [--eval-every 150] [--batch 16] [--lr 2e-4] [--sigma S] [--mask-weight 9] [--out DIR]
+        [--iterations 600] [--eval-every 150] [--batch 16] [--lr 2e-4] [--sigma S] [--mask-weight 9] \
+        [--paint-limbs [--lambda-paint 1]] [--encoder-lr 1e-4] [--out DIR]
 
-E is fixed, so its features of the training frames (resized to the canvas, no augmentation) are
-computed once; an iteration is then one G forward/backward on --batch (source, target) pairs of
-one dancer in one video, the swap term of ST-ReIDNet's reconstruction loss. Prints one line per
+E is fixed by default, so its features of the training frames (resized to the canvas, no
+augmentation) are computed once; an iteration is then one G forward/backward on --batch (source,
+target) pairs of one dancer in one video, the swap term of ST-ReIDNet's reconstruction loss.
+--paint-limbs gives G the limb painting (streid_core/models/limb_painting.py), --lambda-paint adds
+its own L1 (weighted against the masked L1 of 1), and each evaluation then also scores the painting
+alone over the mean image ("painting"): how much of the person E's feature tells a linear map.
+--encoder-lr trains E too (Adam, eval mode, G's losses only: no re-ID losses), on each batch's sources. Prints one line per
 evaluation (seconds of training so far, body L1 and its ratio to the better trivial reference,
 pose and identity accuracy, E rank-1) and writes DIR/curve.json and DIR/grid_<iteration>.png.
 """
@@ -32,10 +37,23 @@ from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: 
 from streid_core.data.keypoints import convention  # noqa: E402
 from streid_core.data.pose import canvas_sigma, pose_maps, skeleton_mask  # noqa: E402
 from streid_core.evaluation.pose_transfer import (GeneratorDraw, evaluate_pose_transfer, example_grid,  # noqa: E402
-                                                  load_test_frames, normalise)
-from streid_core.losses import masked_l1_loss  # noqa: E402
+                                                  load_test_frames, mean_image, normalise)
+from streid_core.losses import masked_l1_loss, painting_l1_loss  # noqa: E402
 from streid_core.models.generator import PoseGenerator  # noqa: E402
 from streid_core.models.loading import load_encoder  # noqa: E402
+
+
+class PaintingDraw:
+    """The limb painting alone, over the mean image: the colours E's feature gives each stroke."""
+
+    def __init__(self, encoder, generator, background) -> None:
+        self.encoder, self.generator, self.background = encoder, generator, background
+
+    @torch.no_grad()
+    def __call__(self, sources, poses):
+        painting = self.generator.limb_painting(poses, self.encoder(normalise(sources)))
+        cover = painting[:, 3:]
+        return (painting[:, :3] * cover + self.background * (1 - cover) + 1) / 2
 
 
 def main() -> None:
@@ -57,6 +75,9 @@ def main() -> None:
     p.add_argument("--mask-weight", type=float, default=9.0,
                    help="alpha of the masked L1: (L1 + alpha L1 in the body mask) / (1 + alpha); 9 as in training")
     p.add_argument("--lr", type=float, default=2e-4, help="G's Adam learning rate (betas 0.5, 0.999 as in training)")
+    p.add_argument("--paint-limbs", action="store_true", help="G with the limb painting")
+    p.add_argument("--lambda-paint", type=float, default=0.0, help="weight of the painting's own L1 (needs --paint-limbs)")
+    p.add_argument("--encoder-lr", type=float, default=0.0, help="> 0: E trained too, Adam at this rate")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/transfer-curve")
@@ -84,9 +105,14 @@ def main() -> None:
         groups.setdefault((record.pid, video_of.get(record.pid)), []).append(i)
     dancers = [g for g in groups.values() if len(g) > 1]
 
+    if a.lambda_paint > 0 and not a.paint_limbs:
+        p.error("--lambda-paint needs --paint-limbs")
     generator = PoseGenerator(conv.num_joints, features.shape[1], image_size=(h, w), connect_layers=a.connect_layers,
-                              dropout=a.drop, norm=a.norm, ngf=a.ngf)
+                              dropout=a.drop, norm=a.norm, ngf=a.ngf, paint_limbs=conv if a.paint_limbs else None)
     optimizer = torch.optim.Adam(generator.parameters(), lr=a.lr, betas=(0.5, 0.999))
+    encoder_optimizer = (torch.optim.Adam(encoder.parameters(), lr=a.encoder_lr, betas=(0.5, 0.999))
+                         if a.encoder_lr > 0 else None)
+    background = mean_image(train, h, w) * 2 - 1  # where the painting has no stroke
     rng = np.random.default_rng(a.seed)
     curve, spent = [], 0.0
     print(f"{len(train)} training frames, {len(dancers)} dancers; G {sum(x.numel() for x in generator.parameters()) / 1e6:.1f} M "
@@ -95,11 +121,22 @@ def main() -> None:
         start = time.perf_counter()
         pairs = [rng.choice(dancers[k], size=2, replace=False) for k in rng.integers(len(dancers), size=a.batch)]
         source, target = [int(s) for s, _ in pairs], [int(t) for _, t in pairs]
-        drawn = generator(poses[target], features[source])
-        loss = masked_l1_loss(drawn, frames.images(target) * 2 - 1, masks[target], alpha=a.mask_weight)
+        feature = encoder(normalise(frames.images(source))) if encoder_optimizer else features[source]
+        real = frames.images(target) * 2 - 1
+        if a.paint_limbs:
+            drawn, painting = generator(poses[target], feature, with_painting=True)
+        else:
+            drawn, painting = generator(poses[target], feature), None
+        loss = masked_l1_loss(drawn, real, masks[target], alpha=a.mask_weight)
+        if a.lambda_paint > 0:
+            loss = loss + a.lambda_paint * painting_l1_loss(painting, real)
         optimizer.zero_grad(set_to_none=True)
+        if encoder_optimizer:
+            encoder_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if encoder_optimizer:
+            encoder_optimizer.step()
         spent += time.perf_counter() - start
         if it % a.eval_every == 0 or it == a.iterations:
             report = evaluate_pose_transfer(encoder, GeneratorDraw(encoder, generator), dataset, (h, w), pairs=a.pairs,
@@ -109,6 +146,10 @@ def main() -> None:
             row = {"iteration": it, "train_seconds": round(spent, 1), "seconds_per_iteration": round(spent / it, 3),
                    "body_l1": round(g["body_l1"], 4), "l1_vs_better_reference": round(g["body_l1"] / better, 3),
                    "pose_accuracy": g["pose_accuracy"], "identity_accuracy": g["identity_accuracy"], "rank1": g["rank1"]}
+            if a.paint_limbs:
+                painted = evaluate_pose_transfer(encoder, PaintingDraw(encoder, generator, background), dataset, (h, w),
+                                                 pairs=a.pairs, seed=0).scores["generator"]
+                row["painting"] = {k: round(painted[k], 4) for k in ("body_l1", "pose_accuracy", "identity_accuracy")}
             print(json.dumps(row), flush=True)
             curve.append(row)
             example_grid(report).save(out / f"grid_{it}.png")
