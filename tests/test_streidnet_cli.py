@@ -171,8 +171,13 @@ def test_preset_cpu_draw_sets_the_recipe_and_explicit_flags_win():
     assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
     assert model.lambda_d == model.lambda_dp == 0.0
     assert model.paint_limbs and model.lambda_paint == 1.0
-    plain = run_config(parser.parse_args(["train", "--preset", "cpu-draw", "--no-paint-limbs", "--lambda-paint", "0"]))
-    assert not plain.model.paint_limbs and plain.model.lambda_paint == 0.0
+    for argv in (["--preset", "cpu-draw", "--no-paint-limbs", "--lambda-paint", "0"],
+                 ["--no-paint-limbs", "--lambda-paint", "0", "--preset", "cpu-draw"]):
+        plain = run_config(parser.parse_args(["train", *argv])).model
+        assert not plain.paint_limbs and plain.lambda_paint == 0.0  # before or after the preset
+    # a flag given at its default value is still the user's choice, not the preset's
+    release_width = run_config(parser.parse_args(["train", "--ngf", "64", "--drop", "0.2", "--preset", "cpu-draw"]))
+    assert (release_width.model.ngf, release_width.model.drop, release_width.model.connect_layers) == (64, 0.2, 5)
     for argv in (["--preset", "cpu-draw", "--ngf", "16"], ["--ngf", "16", "--preset", "cpu-draw"]):
         model = run_config(parser.parse_args(["train", *argv])).model
         assert model.ngf == 16 and model.connect_layers == 5  # the flag wins, before or after

@@ -78,10 +78,10 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--ngf", type=int, default=_MODEL.ngf,
                    help="G's base width: every layer of G scales with it, its cost with the square (the "
                         "release's; the CPU preset uses 32)")
-    p.add_argument("--paint-limbs", action=argparse.BooleanOptionalAction, default=_MODEL.paint_limbs,
+    p.add_argument("--paint-limbs", action=_Switch, default=_MODEL.paint_limbs,
                    help="not in the paper: G's pose input also holds the target's limb strokes, each coloured by a "
                         "linear map of E's feature (models/limb_painting.py); --preset cpu-draw turns it on, "
-                        "--no-paint-limbs after the preset off")
+                        "--no-paint-limbs --lambda-paint 0 off")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
     p.add_argument("--emb-type", default=_MODEL.emb_type, choices=("Single", "Siamese"),
@@ -157,13 +157,37 @@ def _display_flags(p: argparse._ArgumentGroup) -> None:
                    help="a progress line in log.txt about every N samples (triplets)")
 
 
+_GIVEN = "given_flags"  # the dests of the flags on the command line, for --preset
+
+
+def _mark_given(namespace: argparse.Namespace, dest: str) -> None:
+    setattr(namespace, _GIVEN, getattr(namespace, _GIVEN, frozenset()) | {dest})
+
+
+class _Store(argparse._StoreAction):
+    """The plain value flag, remembering that it was given (so --preset leaves it alone)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _mark_given(namespace, self.dest)
+
+
+class _Switch(argparse.BooleanOptionalAction):
+    """--flag / --no-flag, remembering that it was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _mark_given(namespace, self.dest)
+
+
 class _ApplyPreset(argparse.Action):
-    """--preset NAME: the preset's values for every flag still at its default, so flags given
-    after it, or before it with another value, win."""
+    """--preset NAME: the preset's values for every flag not given on the command line, so an
+    explicit flag wins wherever it stands (also one given at its default value)."""
 
     def __call__(self, parser, namespace, name, option_string=None):
+        given = getattr(namespace, _GIVEN, frozenset())
         for dest, value in PRESETS[name].items():
-            if getattr(namespace, dest) == parser.get_default(dest):
+            if dest not in given:
                 setattr(namespace, dest, value)
         setattr(namespace, self.dest, name)
 
@@ -195,6 +219,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train ST-ReIDNet (the original train.py flags)", description=_DESCRIPTION,
         formatter_class=RawDescriptionDefaultsHelpFormatter)
+    parser.register("action", None, _Store)  # every plain value flag records that it was given
     _data_flags(parser.add_argument_group("data"))
     _model_flags(parser.add_argument_group("model"))
     _loss_flags(parser.add_argument_group("losses"))
