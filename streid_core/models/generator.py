@@ -152,9 +152,11 @@ class PoseGenerator(nn.Module):
         if self.limb_painting is not None:
             self.limb_painting.reset_parameters()
 
-    def forward(self, pose: Tensor, reid_feature: Tensor, with_painting: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, pose: Tensor, reid_feature: Tensor, with_painting: bool = False,
+                strokes: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """The drawing; with_painting: (drawing, the limb painting fed to the pose encoder), for
-        the painting's own loss (losses.painting_l1_loss)."""
+        the painting's own loss (losses.painting_l1_loss); strokes: the limb painting's
+        `stroke_masks(pose)`, when the caller draws one pose several times."""
         n, k, h, w = pose.shape
         if (k, h, w) != (self.num_keypoints, *self.image_size):
             raise ValueError(
@@ -166,7 +168,7 @@ class PoseGenerator(nn.Module):
 
         if with_painting and self.limb_painting is None:
             raise ValueError("with_painting needs a G built with paint_limbs")
-        painting = None if self.limb_painting is None else self.limb_painting(pose, reid_feature)
+        painting = None if self.limb_painting is None else self.limb_painting(pose, reid_feature, strokes)
         levels = []
         x = pose if painting is None else torch.cat([pose, painting], dim=1)
         for layer in self.encoder:

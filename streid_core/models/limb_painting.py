@@ -33,7 +33,6 @@ class LimbPainting(nn.Module):
         strokes = [(a, b, limb_width(thick, scale) / 2.0)
                    for limbs, thick in ((conv.thin_limbs, False), (conv.thick_limbs, True)) for a, b in limbs]
         strokes += [(j, j, float(joint_radius(j == conv.head, scale))) for j in range(conv.num_joints)]
-        self.num_joints, self.image_size = conv.num_joints, (height, width)
         self.register_buffer("start", torch.tensor([s[0] for s in strokes]), persistent=False)
         self.register_buffer("end", torch.tensor([s[1] for s in strokes]), persistent=False)
         self.register_buffer("radius_sq", torch.tensor([s[2] ** 2 for s in strokes]), persistent=False)
@@ -44,10 +43,6 @@ class LimbPainting(nn.Module):
         """Colours all 0: a grey silhouette, until G's losses teach the map from E's feature."""
         nn.init.zeros_(self.colour.weight)
         nn.init.zeros_(self.colour.bias)
-
-    @property
-    def num_strokes(self) -> int:
-        return len(self.start)
 
     @torch.no_grad()
     def stroke_masks(self, pose: Tensor) -> Tensor:
@@ -69,9 +64,10 @@ class LimbPainting(nn.Module):
         off_y = torch.addcmul(py, along, dy, value=-1.0).square_()
         return off_x.add_(off_y).le_(radius_sq).float()
 
-    def forward(self, pose: Tensor, feature: Tensor) -> Tensor:
+    def forward(self, pose: Tensor, feature: Tensor, masks: Tensor | None = None) -> Tensor:
+        """masks: `stroke_masks(pose)` when the caller has them already (a pose drawn twice)."""
         n = pose.shape[0]
-        masks = self.stroke_masks(pose)
+        masks = self.stroke_masks(pose) if masks is None else masks
         colours = self.colour(feature.reshape(n, -1)).view(n, -1, 3).float()
         count = masks.sum(dim=1, keepdim=True)
         painted = torch.einsum("nlhw,nlc->nchw", masks, colours) / count.clamp_min(1.0)

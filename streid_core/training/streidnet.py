@@ -244,12 +244,15 @@ class StreidNetTask:
         b = pose.shape[0] // 3
         p, e = pose.split(b), feats.split(b)
         generator = self._ddp["G"]
-        calls = [(p[i], e[i]) for i in range(3)] + [(p[0], e[1]), (p[1], e[0])]
+        # the limb painting's stroke masks depend on the pose alone: made once for the 3 poses, not 5 times
+        painting = self.generator.limb_painting
+        s = [None] * 3 if painting is None else painting.stroke_masks(pose).split(b)
+        calls = [(p[i], e[i], s[i]) for i in range(3)] + [(p[0], e[1], s[0]), (p[1], e[0], s[1])]
         if self.config.lambda_paint > 0:
-            drawn, paintings = zip(*(generator(pi, ej, with_painting=True) for pi, ej in calls))
+            drawn, paintings = zip(*(generator(pi, ej, with_painting=True, strokes=si) for pi, ej, si in calls))
             painted = (torch.cat(paintings[:3]), torch.cat(paintings[3:]))
         else:
-            drawn, painted = [generator(pi, ej) for pi, ej in calls], None
+            drawn, painted = [generator(pi, ej, strokes=si) for pi, ej, si in calls], None
         return torch.cat(drawn[:3]), torch.cat(drawn[3:]), painted
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
