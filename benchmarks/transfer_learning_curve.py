@@ -6,7 +6,7 @@ discriminators), evaluated every --eval-every iterations with the pose-transfer 
     .venv/bin/python benchmarks/transfer_learning_curve.py --encoder RUN/model_best.pth.tar \
         --data-dir data --dataset synthdance [--ngf 32] [--connect-layers 5] [--drop 0] \
         [--iterations 600] [--eval-every 150] [--batch 16] [--lr 2e-4] [--sigma S] [--mask-weight 9] \
-        [--paint-limbs [--lambda-paint 1]] [--encoder-lr 1e-4] [--out DIR]
+        [--paint-limbs [--lambda-paint 1]] [--encoder-lr 1e-4] [--hue-augment] [--feature-stripes 4] [--out DIR]
 
 E is fixed by default, so its features of the training frames (resized to the canvas, no
 augmentation) are computed once; an iteration is then one G forward/backward on --batch (source,
@@ -14,7 +14,9 @@ target) pairs of one dancer in one video, the swap term of ST-ReIDNet's reconstr
 --paint-limbs gives G the limb painting (streid_core/models/limb_painting.py), --lambda-paint adds
 its own L1 (weighted against the masked L1 of 1), and each evaluation then also scores the painting
 alone over the mean image ("painting"): how much of the person E's feature tells a linear map.
---encoder-lr trains E too (Adam, eval mode, G's losses only: no re-ID losses), on each batch's sources. Prints one line per
+--encoder-lr trains E too (Adam, eval mode, G's losses only: no re-ID losses), on each batch's sources.
+--hue-augment rotates each pair's source and target by one random hue (E then runs on every batch).
+--feature-stripes N gives G E's map pooled in N bands instead of its descriptor. Prints one line per
 evaluation (seconds of training so far, body L1 and its ratio to the better trivial reference,
 pose and identity accuracy, E rank-1) and writes DIR/curve.json and DIR/grid_<iteration>.png.
 """
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from streid_core.atomic import write_json  # noqa: E402
 from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: E402
+from streid_core.data.hue_rotation import rotate_hue  # noqa: E402
 from streid_core.data.keypoints import convention  # noqa: E402
 from streid_core.data.pose import canvas_sigma, pose_maps, skeleton_mask  # noqa: E402
 from streid_core.evaluation.pose_transfer import (GeneratorDraw, evaluate_pose_transfer, example_grid,  # noqa: E402
@@ -41,6 +44,18 @@ from streid_core.evaluation.pose_transfer import (GeneratorDraw, evaluate_pose_t
 from streid_core.losses import masked_l1_loss, painting_l1_loss  # noqa: E402
 from streid_core.models.generator import PoseGenerator  # noqa: E402
 from streid_core.models.loading import load_encoder  # noqa: E402
+
+
+class StripeFeatures(torch.nn.Module):
+    """E's last feature map pooled in `stripes` horizontal bands, concatenated: the descriptor's
+    global pool kept apart by height (shirt above trousers), for --feature-stripes."""
+
+    def __init__(self, encoder: torch.nn.Module, stripes: int) -> None:
+        super().__init__()
+        self.encoder, self.stripes = encoder, stripes
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(self.encoder.trunk(images), (self.stripes, 1)).flatten(1)
 
 
 class PaintingDraw:
@@ -78,6 +93,11 @@ def main() -> None:
     p.add_argument("--paint-limbs", action="store_true", help="G with the limb painting")
     p.add_argument("--lambda-paint", type=float, default=0.0, help="weight of the painting's own L1 (needs --paint-limbs)")
     p.add_argument("--encoder-lr", type=float, default=0.0, help="> 0: E trained too, Adam at this rate")
+    p.add_argument("--hue-augment", action="store_true",
+                   help="rotate each pair's source and target by the same random hue (streid_core/data/hue_rotation.py)")
+    p.add_argument("--feature-stripes", type=int, default=1,
+                   help="> 1: G reads E's feature map pooled in this many horizontal stripes (concatenated) instead "
+                        "of E's descriptor, the global pool of the same map")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/transfer-curve")
@@ -93,8 +113,10 @@ def main() -> None:
     conv = convention(dataset.keypoints)
     train = dataset.trainval or dataset.train
     frames = load_test_frames(train, h, w, conv)
-    encoder, _ = load_encoder(a.encoder)
-    encoder.eval()
+    reid_encoder, _ = load_encoder(a.encoder)
+    reid_encoder.eval()
+    # what G reads: E's descriptor, or its map in stripes (E's rank-1 is always of the descriptor)
+    encoder = StripeFeatures(reid_encoder, a.feature_stripes) if a.feature_stripes > 1 else reid_encoder
     with torch.no_grad():
         features = torch.cat([encoder(normalise(frames.images(slice(i, i + 256)))) for i in range(0, len(train), 256)])
     poses = torch.from_numpy(np.stack([pose_maps(k, h, w, sigma) for k in frames.keypoints]))
@@ -121,8 +143,18 @@ def main() -> None:
         start = time.perf_counter()
         pairs = [rng.choice(dancers[k], size=2, replace=False) for k in rng.integers(len(dancers), size=a.batch)]
         source, target = [int(s) for s, _ in pairs], [int(t) for _, t in pairs]
-        feature = encoder(normalise(frames.images(source))) if encoder_optimizer else features[source]
-        real = frames.images(target) * 2 - 1
+        source_images, target_images = frames.images(source), frames.images(target)
+        if a.hue_augment:
+            angles = torch.rand(len(pairs)) * (2 * torch.pi)
+            source_images, target_images = rotate_hue(source_images, angles), rotate_hue(target_images, angles)
+        if encoder_optimizer:
+            feature = encoder(normalise(source_images))
+        elif a.hue_augment:
+            with torch.no_grad():
+                feature = encoder(normalise(source_images))
+        else:
+            feature = features[source]
+        real = target_images * 2 - 1
         if a.paint_limbs:
             drawn, painting = generator(poses[target], feature, with_painting=True)
         else:
@@ -139,7 +171,7 @@ def main() -> None:
             encoder_optimizer.step()
         spent += time.perf_counter() - start
         if it % a.eval_every == 0 or it == a.iterations:
-            report = evaluate_pose_transfer(encoder, GeneratorDraw(encoder, generator), dataset, (h, w), pairs=a.pairs,
+            report = evaluate_pose_transfer(reid_encoder, GeneratorDraw(encoder, generator), dataset, (h, w), pairs=a.pairs,
                                             seed=0)
             scores = report.scores
             g, better = scores["generator"], min(scores["source"]["body_l1"], scores["mean"]["body_l1"])
@@ -147,7 +179,7 @@ def main() -> None:
                    "body_l1": round(g["body_l1"], 4), "l1_vs_better_reference": round(g["body_l1"] / better, 3),
                    "pose_accuracy": g["pose_accuracy"], "identity_accuracy": g["identity_accuracy"], "rank1": g["rank1"]}
             if a.paint_limbs:
-                painted = evaluate_pose_transfer(encoder, PaintingDraw(encoder, generator, background), dataset, (h, w),
+                painted = evaluate_pose_transfer(reid_encoder, PaintingDraw(encoder, generator, background), dataset, (h, w),
                                                  pairs=a.pairs, seed=0).scores["generator"]
                 row["painting"] = {k: round(painted[k], 4) for k in ("body_l1", "pose_accuracy", "identity_accuracy")}
             print(json.dumps(row), flush=True)

@@ -60,9 +60,10 @@ def test_the_arms_differ_only_in_what_is_compared(tmp_path):
     assert (stage1.model.ngf, stage1.model.connect_layers, stage1.model.drop) == (32, 5, 0.0)
     assert stage1.model.lambda_d == stage1.model.lambda_dp == 0.0 and stage1.model.lr == 2e-3
     assert stage1.batch_size == 8 and stage1.transfer_eval_every == stage1.max_iters_per_epoch == 200
+    assert stage1.model.paint_limbs and stage1.model.lambda_paint == 1.0  # the limb painting, as --preset cpu-draw
     for arm in ARMS:
         model = steps[arm].config.model
-        assert (model.ngf, model.connect_layers, model.drop) == (32, 5, 0.0)
+        assert (model.ngf, model.connect_layers, model.drop, model.paint_limbs) == (32, 5, 0.0, True)
     assert steps["stage1"].describe().startswith("train_streidnet(model.stage=1, ")
 
 
@@ -82,7 +83,8 @@ def test_tiny_comparison_end_to_end_then_resumes_without_retraining(tmp_path, ca
     generate(tmp_path / "data" / "synthdance", TINY, workers=1)
     out = tmp_path / "cmp"
     argv = ["st-vs-baseline", "--seeds", "1", "--out", str(out), "--data-dir", str(tmp_path / "data"), "--jobs", "2"]
-    argv += [f"--{k.replace('_', '-')}={v}" for k, v in TINY_BUDGET.as_dict().items() if v is not None]
+    argv += [(f"--{k}" if v else f"--no-{k}").replace("_", "-") if isinstance(v, bool) else f"--{k.replace('_', '-')}={v}"
+             for k, v in TINY_BUDGET.as_dict().items() if v is not None]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     for row in ("baseline", *ARMS):

@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if f.name == "amp":
             add_amp_arg(p, default=f.default, help="budget: mixed precision of every run, bf16 (bare --amp) or fp16 (CUDA)")
             continue
+        if isinstance(f.default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=f.default,
+                           help=f"budget: {f.name.replace('_', ' ')} (default %(default)s)")
+            continue
         kind = float if isinstance(f.default, float) else int if f.type in ("int", "int | None") else str
         p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
                        help=f"budget: {f.name.replace('_', ' ')} (default {f.default})")

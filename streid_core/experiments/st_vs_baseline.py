@@ -89,6 +89,9 @@ class ComparisonBudget:
     generator_ngf: int = 32  # the release's is 64
     connect_layers: int = 5  # the release's default is 0
     generator_drop: float = 0.0  # the release's is 0.2
+    # G's limb painting and its own L1 (models/limb_painting.py), as in --preset cpu-draw; not in the release
+    paint_limbs: bool = True
+    lambda_paint: float = 1.0
     adversarial_weight: float = 0.0  # --lambda-d = --lambda-dp in stages 1 and 2
     transfer_pairs: int = 64  # test pairs of the pose-transfer metrics of each stage-1 G
     # stage 2: triplets per iteration and iterations
@@ -118,6 +121,11 @@ class ComparisonBudget:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise StreidError(f"--{name.replace('_', '-')} {value}: must be >= {low}")
+        if not (math.isfinite(self.lambda_paint) and self.lambda_paint >= 0.0):
+            raise StreidError(f"--lambda-paint {self.lambda_paint}: must be a finite number >= 0")
+        if self.lambda_paint > 0 and not self.paint_limbs:
+            raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
+                              "drop --no-paint-limbs, or pass --lambda-paint 0")
         for name in ("baseline_lr", "stage1_lr", "finetune_lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -207,7 +215,8 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
         num_classes=0, arch=b.arch, last_stride=1, height=b.height, width=b.width, niter=1, niter_decay=0,
         smooth_label=True, soft_margin=True, emb_smooth=True, mask=True, lambda_recon=10.0, lambda_tri=1.0,
         lambda_class=1.0, lambda_d=b.adversarial_weight, lambda_dp=b.adversarial_weight, ngf=b.generator_ngf,
-        connect_layers=b.connect_layers, drop=b.generator_drop, netE_pretrain=str(baseline / "model_best.pth.tar"),
+        connect_layers=b.connect_layers, drop=b.generator_drop, paint_limbs=b.paint_limbs,
+        lambda_paint=b.lambda_paint, netE_pretrain=str(baseline / "model_best.pth.tar"),
         device=device, amp=b.amp)
     run = StreidNetRunConfig(
         model=model, dataset=dataset, dataroot=str(data_root), checkpoints=str(folder), batch_size=b.st_batch,
