@@ -68,8 +68,8 @@ DEFAULTS: dict[str, RunConfig] = {"train_baseline": BaselineConfig(),
 @dataclass(frozen=True)
 class ComparisonBudget:
     """Sizes of every run. The default is the documented CPU budget: ResNet-18 at 128x64, about
-    40 minutes of one core per seed on the 2-core development machine (3 seeds, --jobs 2: 61
-    minutes, on a machine shared with other jobs)."""
+    27 minutes of one core per seed on the 2-core development machine (3 seeds, --jobs 2: 41
+    minutes on an otherwise idle machine, 61 on one shared with other jobs)."""
 
     arch: str = "resnet18"
     height: int = 128
