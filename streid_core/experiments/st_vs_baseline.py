@@ -101,7 +101,9 @@ class ComparisonBudget:
     # encoder within 60 steps in every arm (test mAP 62 -> 46-49 on seed 1), control included.
     finetune_lr: float = 1e-4
     workers: int = 1
-    amp: str = "bf16"
+    # float32: on the CPU bf16 autocast is slower at these sizes (0.8x, reports/bench); the
+    # session-9 table (reports/st-vs-baseline) was made with "bf16", the default until then
+    amp: str = "off"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
