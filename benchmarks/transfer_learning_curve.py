@@ -147,10 +147,8 @@ def main() -> None:
         if a.hue_augment:
             angles = torch.rand(len(pairs)) * (2 * torch.pi)
             source_images, target_images = rotate_hue(source_images, angles), rotate_hue(target_images, angles)
-        if encoder_optimizer:
-            feature = encoder(normalise(source_images))
-        elif a.hue_augment:
-            with torch.no_grad():
+        if encoder_optimizer or a.hue_augment:  # E sees this batch's (turned) sources; a graph only if it learns
+            with torch.set_grad_enabled(encoder_optimizer is not None):
                 feature = encoder(normalise(source_images))
         else:
             feature = features[source]

@@ -47,7 +47,7 @@ import numpy as np
 from ..atomic import atomic_file, check_output_dir, write_json
 from ..device import resolve_device
 from ..errors import StreidError
-from ..training.config import BaselineConfig
+from ..training.config import BaselineConfig, check_rate
 from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
 ARMS = ("st-reidnet", "st-sampling-only", "baseline-continued")
@@ -123,8 +123,7 @@ class ComparisonBudget:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise StreidError(f"--{name.replace('_', '-')} {value}: must be >= {low}")
-        if not (math.isfinite(self.lambda_paint) and self.lambda_paint >= 0.0):
-            raise StreidError(f"--lambda-paint {self.lambda_paint}: must be a finite number >= 0")
+        check_rate("--lambda-paint", self.lambda_paint)
         if self.lambda_paint > 0 and not self.paint_limbs:
             raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
                               "drop --no-paint-limbs, or pass --lambda-paint 0")
