@@ -31,14 +31,21 @@ def _calibrate_generator_batchnorm(generator: torch.nn.Module, feature_dim: int,
         norm.momentum = None  # a plain average over the calibration batch
     generator.train()
     with torch.no_grad():
-        generator(poses, torch.randn(len(joints), feature_dim, generator=torch.Generator().manual_seed(seed)))
+        features = torch.randn(len(joints), feature_dim, generator=torch.Generator().manual_seed(seed))
+        maps = features[:, :, None, None].expand(-1, -1, 2, 1)  # a 2x1 "map" of E for a source-limbs painting
+        generator(poses, features, parts=generator.part_features(maps, poses))
     for norm in norms:
         norm.momentum = 0.1
 
 
-def make_transfer_checkpoint(path: Path, seed: int = 0, connect_layers: int = 0) -> Path:
+def make_transfer_checkpoint(path: Path, seed: int = 0, connect_layers: int = 0, **config) -> Path:
+    """config: more StreidNetConfig fields (e.g. a painting that reads the source's limbs, whose
+    colour maps are then drawn at random too, so that what they read shows in the drawing)."""
     torch.manual_seed(seed)
-    task = StreidNetTask(tiny_config(connect_layers=connect_layers))
+    task = StreidNetTask(tiny_config(connect_layers=connect_layers, **config))
+    if task.generator.reads_source_limbs:
+        with torch.no_grad():
+            task.generator.limb_painting.part_weight.normal_(0.0, 0.2)
     _calibrate_generator_batchnorm(task.generator, task.encoder.feature_dim, seed)
     save_checkpoint(path, {"format": FORMAT, "version": VERSION, "epoch": 1, "task": task.state_dict(),
                            "encoder": task.encoder.state_dict(),

@@ -87,3 +87,86 @@ def test_checkpoints_without_the_field_build_the_release_g():
     assert StreidNetArchitecture.from_config(config).build_generator(512).limb_painting is None
     painted = StreidNetArchitecture.from_config({**config, "paint_limbs": True}).build_generator(512)
     assert painted.limb_painting is not None
+
+
+# ---------------------------------------------------------------- --paint-from source-limbs
+
+
+def test_part_features_average_e_map_under_each_source_stroke_by_coverage():
+    painting = LimbPainting(COCO, 2, (4, 4), source="source-limbs")
+    feature_map = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 40.0]]])[None]  # (1, D 2, 2, 2)
+    strokes = torch.zeros(1, 3, 4, 4)
+    strokes[0, 0, :2, :2] = 1  # all of the top-left cell
+    strokes[0, 1, 0, :] = 1  # the top row of pixels: half of each top cell
+    strokes[0, 1, 2, 0] = 1  # and a quarter of the bottom-left cell; stroke 2 is absent: the whole map
+    parts = painting.part_features(feature_map, strokes)[0]
+    # stroke 1's cell weights 0.5, 0.5, 0.25, 0 over a total of 1.25
+    assert torch.allclose(parts, torch.tensor([[1.0, 10.0], [(0.5 * 1 + 0.5 * 2 + 0.25 * 3) / 1.25, 18.0],
+                                               [2.5, 25.0]]))
+
+
+def test_source_limbs_colour_each_stroke_by_its_own_part_feature():
+    painting = LimbPainting(COCO, 2, (H, W), source="source-limbs")
+    strokes = list(zip(painting.start.tolist(), painting.end.tolist()))
+    torso = strokes.index((11, 12))  # the hip line: 15 px wide at 128x64
+    assert not hasattr(painting, "colour") and torch.count_nonzero(painting.part_weight) == 0
+    parts = torch.zeros(1, len(strokes), 2)
+    parts[0, torso] = torch.tensor([2.0, -1.0])
+    with torch.no_grad():
+        painting.part_weight[torso] = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 1.0]])  # red = f0 / 2, blue = f1
+        painting.part_bias[torso] = torch.tensor([0.0, 0.25, 0.0])
+        out = painting(maps(STANDING), torch.zeros(1, 2), parts=parts)[0]
+    masks = painting.stroke_masks(maps(STANDING))[0]
+    only_hips = torch.nonzero((masks[torso] == 1) & (masks.sum(0) == 1))  # pixels of the hip line alone
+    elsewhere = torch.nonzero((masks[torso] == 0) & (masks.sum(0) > 0))
+    assert len(only_hips) and len(elsewhere)
+    (y, x), (v, u) = only_hips[0].tolist(), elsewhere[0].tolist()
+    assert torch.allclose(out[:3, y, x], torch.tensor([1.0, 0.25, -1.0]))
+    assert torch.all(out[:3, v, u] == 0) and out[3, v, u] == 1  # other strokes: their own (zero) colours
+    with pytest.raises(ValueError, match="pass parts"):
+        painting(maps(STANDING), torch.zeros(1, 2))
+
+
+def test_g_reading_source_limbs_follows_the_source_pose_and_teaches_e_map():
+    torch.manual_seed(0)
+    g = PoseGenerator(17, 8, image_size=(H, W), connect_layers=5, ngf=8, paint_limbs=COCO, paint_from="source-limbs")
+    assert g.reads_source_limbs and not PoseGenerator(17, 8, image_size=(H, W), ngf=8).reads_source_limbs
+    with torch.no_grad():
+        g.limb_painting.part_weight.normal_()
+    feature_map = torch.randn(1, 8, 4, 2, requires_grad=True)
+    lowered = STANDING + np.array([0, 30], np.float32)  # the source stands lower in its frame: other cells
+    drawn = [g.eval()(maps(STANDING), feature_map.amax((2, 3)), parts=g.part_features(feature_map, maps(src)))
+             for src in (STANDING, lowered)]
+    assert not torch.allclose(drawn[0], drawn[1])
+    drawn[0].mean().backward()
+    assert feature_map.grad.abs().sum() > 0
+
+
+def test_paint_from_is_stored_and_older_checkpoints_read_the_descriptor():
+    config = dict(num_classes=4, keypoints="coco17", arch="resnet18", emb_type="Single", last_stride=1, height=H,
+                  width=W, norm="batch", drop=0.0, connect_layers=5, fuse_mode="cat", pose_feature_size=128, ngf=8,
+                  paint_limbs=True)
+    assert not StreidNetArchitecture.from_config(config).build_generator(512).reads_source_limbs
+    assert StreidNetArchitecture.from_config({**config, "paint_from": "source-limbs"}).build_generator(512).reads_source_limbs
+    with pytest.raises(Exception, match="unknown painting source 'pixels'"):
+        LimbPainting(COCO, 2, (H, W), source="pixels")
+
+
+def test_an_earlier_stage_of_e_is_read_with_its_own_channels():
+    from streid_core.models.reid import ReIDEncoder
+
+    encoder = ReIDEncoder("resnet18", last_stride=1).eval()
+    x = torch.randn(1, 3, H, W)
+    with torch.no_grad():
+        descriptor, stage2 = encoder(x, map_layer=2)
+        _, stage4 = encoder(x, map_layer=4)
+        assert torch.equal(descriptor, encoder(x)) and torch.equal(descriptor, stage4.amax(dim=(2, 3)))
+    assert stage2.shape == (1, 128, H // 8, W // 8) and stage4.shape == (1, 512, H // 16, W // 16)
+    config = dict(num_classes=4, keypoints="coco17", arch="resnet18", emb_type="Single", last_stride=1, height=H,
+                  width=W, norm="batch", drop=0.0, connect_layers=5, fuse_mode="cat", pose_feature_size=128, ngf=8,
+                  paint_limbs=True, paint_from="source-limbs", paint_layer=2)
+    g = StreidNetArchitecture.from_config(config).build_generator(512)
+    assert g.part_layer == 2 and g.limb_painting.part_weight.shape[1] == 128
+    parts = g.part_features(stage2, maps(STANDING))
+    assert parts.shape == (1, g.limb_painting.part_weight.shape[0], 128)
+    assert g.eval()(maps(STANDING), descriptor, parts=parts).shape == (1, 3, H, W)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from _make_checkpoint import make_checkpoint
 from _make_streid_batch import HEIGHT, WIDTH, one_thread
@@ -18,6 +19,7 @@ from streid_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from streid_core.errors import StreidError
 from streid_core.evaluation.pose_transfer import (
     METRICS,
+    GeneratorDraw,
     _nearest_hits,
     body_l1,
     closer_score,
@@ -311,3 +313,22 @@ def test_preloaded_frames_and_mean_score_as_loading_them_does(synth):
     fewer = load_test_frames(records_to_draw(dataset)[:-1], HEIGHT, WIDTH, dataset.keypoints)
     with pytest.raises(ValueError, match="not this dataset's test images"):
         evaluate_pose_transfer(colour_embed, oracle, dataset, SIZE, pairs=10, frames=fewer)
+
+
+def test_a_g_reading_the_source_limbs_is_scored_with_each_source_under_its_own_pose(synth, tmp_path):
+    from streid_core.models.pose_transfer import PoseTransfer
+
+    dataset, frames = synth
+    path = make_transfer_checkpoint(tmp_path / "checkpoint.pth.tar", connect_layers=5, paint_limbs=True,
+                                    paint_from="source-limbs")
+    model = PoseTransfer(path)
+    report = evaluate_pose_transfer(model.encoder, GeneratorDraw(model.encoder, model.generator), dataset, SIZE,
+                                    pairs=6, seed=1, examples=2)
+    records = records_to_draw(dataset)
+    for k in range(2):  # G(s, pose t) of the report is what PoseTransfer draws from s's image and keypoints
+        pair = report.per_pair[k]
+        s, t = (records.index(next(r for r in records if r.path == pair[key])) for key in ("source_image", "target_image"))
+        source = Image.fromarray(frames.pixels[s].permute(1, 2, 0).numpy())
+        expected = model.render(source, frames.keypoints[t], source_keypoints=frames.keypoints[s])
+        drawn = (report.examples[k, 2].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        assert np.abs(drawn.astype(int) - np.asarray(expected).astype(int)).max() <= 1

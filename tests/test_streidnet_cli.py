@@ -109,6 +109,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     assert main(argv + ["--lambda-paint", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--lambda-paint 1.0" in err and "add --paint-limbs" in err
+    assert main(argv + ["--paint-from", "source-limbs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--paint-from source-limbs" in err and "add --paint-limbs" in err
     assert not (tmp_path / "out").exists()
 
 

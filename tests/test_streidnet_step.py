@@ -307,3 +307,35 @@ def test_limb_painting_loss_by_hand_and_it_teaches_the_colours():
 def test_lambda_paint_without_the_painting_names_the_flag():
     with pytest.raises(StreidError, match="--lambda-paint 1.0: .* add --paint-limbs, or pass --lambda-paint 0"):
         tiny_config(lambda_paint=1.0).validate()
+
+
+def test_source_limbs_painting_reads_each_feature_under_its_own_image_pose(monkeypatch):
+    # G draws [G(p,e); G(p+,e+); G(p-,e-); G(p,e+); G(p+,e)]: a swap's painting reads the parts of
+    # the image whose feature it draws (e+ under p+), not the target pose's
+    from streid_core.models.limb_painting import LimbPainting
+
+    task = _new_task(lambda_d=0.0, lambda_dp=0.0, lambda_recon=10.0, paint_limbs=True, lambda_paint=0.5,
+                     paint_from="source-limbs")
+    read = []
+    forward = LimbPainting.forward
+    monkeypatch.setattr(LimbPainting, "forward", lambda self, pose, feature, masks=None, parts=None:
+                        read.append(parts.detach().clone()) or forward(self, pose, feature, masks, parts))
+    losses = task.train_step(tiny_batch(2))
+    assert len(read) == 5
+    assert torch.equal(read[3], read[1]) and torch.equal(read[4], read[0]) and not torch.equal(read[0], read[1])
+    assert losses["G_paint"] > 0 and torch.count_nonzero(task.generator.limb_painting.part_weight) > 0
+
+
+def test_source_limbs_with_a_fixed_encoder_and_without_the_painting(saved):
+    task = _new_task(stage=1, lambda_d=0.0, lambda_dp=0.0, paint_limbs=True, lambda_paint=1.0,
+                     paint_from="source-limbs", netE_pretrain=saved[1]["netE_pretrain"])
+    assert math.isfinite(task.train_step(tiny_batch(2))["G_paint"])
+    with pytest.raises(StreidError, match="--paint-from source-limbs: .* add --paint-limbs"):
+        tiny_config(paint_from="source-limbs").validate()
+
+
+def test_paint_layer_names_its_flag_without_the_source_limbs():
+    with pytest.raises(StreidError, match="--paint-layer 2: the stage a source-limbs painting reads"):
+        tiny_config(paint_limbs=True, paint_layer=2).validate()
+    with pytest.raises(StreidError, match="--paint-layer 5: a stage of E's ResNet trunk"):
+        tiny_config(paint_limbs=True, paint_from="source-limbs", paint_layer=5).validate()

@@ -92,3 +92,46 @@ def test_transfer_command_writes_an_image_of_the_canvas_size(trained, tmp_path, 
     assert main(["transfer", "--checkpoint", str(folder / "checkpoint.pth.tar"), "--source", str(folder / "source.png"),
                  "--pose", str(folder / "pose.txt"), "--out", str(tmp_path / "out.xyz")]) == 2
     assert "unknown image extension" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def reads_source_limbs(trained, tmp_path_factory):
+    """A checkpoint whose G paints the source's limbs from E's map (--paint-from source-limbs)."""
+    from _make_transfer_checkpoint import make_transfer_checkpoint
+
+    _, folder, source, kps = trained
+    path = make_transfer_checkpoint(tmp_path_factory.mktemp("limbs") / "checkpoint.pth.tar", connect_layers=5,
+                                    paint_limbs=True, paint_from="source-limbs")
+    return PoseTransfer(path), path, folder, source, kps
+
+
+def test_a_g_reading_the_source_limbs_needs_and_follows_the_source_keypoints(reads_source_limbs):
+    model, _, _, source, kps = reads_source_limbs
+    assert model.needs_source_keypoints
+    with pytest.raises(StreidError, match="pass the source image's keypoints too"):
+        model.render(source, kps)
+    image = np.asarray(model.render(source, kps, source_keypoints=kps))
+    # by hand: E's map of the canvas image, averaged under the source's strokes (keypoints x2 onto the canvas)
+    with torch.no_grad():
+        x = to_normalized_tensor(source.resize((WIDTH, HEIGHT), Image.BILINEAR))[None]
+        feature, feature_map = model.encoder(x, map_layer=4)
+        pose = torch.from_numpy(pose_maps(np.floor(kps * 2.0), HEIGHT, WIDTH))[None]
+        drawn = model.generator(pose, feature, parts=model.generator.part_features(feature_map, pose))[0]
+    expected = ((drawn + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5
+    assert np.abs(image.astype(int) - expected.astype(np.uint8)).max() <= 1
+    lowered = kps.copy()
+    lowered[:, 1] = np.minimum(lowered[:, 1] + 12, 31)  # the source's limbs read lower in its image
+    assert not np.array_equal(np.asarray(model.render(source, kps, source_keypoints=lowered)), image)
+    sequence = model.render_sequence(source, [kps], source_keypoints=kps)
+    assert np.array_equal(np.asarray(sequence[0]), image)
+
+
+def test_transfer_command_takes_the_source_pose_and_names_it_when_missing(reads_source_limbs, tmp_path, capsys):
+    _, path, folder, _, _ = reads_source_limbs
+    args = ["transfer", "--checkpoint", str(path), "--source", str(folder / "source.png"),
+            "--pose", str(folder / "pose.txt"), "--out", str(tmp_path / "out.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--source-pose FILE" in err and "Traceback" not in err and not (tmp_path / "out.png").exists()
+    assert main(args + ["--source-pose", str(folder / "pose.txt")]) == 0
+    assert Image.open(tmp_path / "out.png").size == (WIDTH, HEIGHT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.limb_painting import PAINT_SOURCES
 from ..models.reid import ARCHS
 from ..training.config import AMP_MODES, SELECT_ON, LoopConfig, ReleaseQuirks
 from ..training.display import DisplayOptions
@@ -82,6 +83,14 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
                    help="not in the paper: G's pose input also holds the target's limb strokes, each coloured by a "
                         "linear map of E's feature (models/limb_painting.py); --preset cpu-draw turns it on, "
                         "--no-paint-limbs --lambda-paint 0 off")
+    p.add_argument("--paint-from", default=_MODEL.paint_from, choices=PAINT_SOURCES,
+                   help="with --paint-limbs: the strokes' colours from E's descriptor, or from E's feature map "
+                        "averaged under each limb of the source image's own pose (source-limbs; drawing then needs "
+                        "the source's keypoints too)")
+    p.add_argument("--paint-layer", type=int, default=_MODEL.paint_layer, choices=(1, 2, 3, 4),
+                   help="with --paint-from source-limbs: the stage of E's ResNet trunk whose map is read (4: the map "
+                        "the descriptor is pooled from; earlier stages keep more of the colours, and G's losses "
+                        "then reach only the trunk up to that stage)")
     p.add_argument("--noise-feature-size", type=int, default=256,
                    help="accepted for old command lines and unused: the original never fed noise to G")
     p.add_argument("--emb-type", default=_MODEL.emb_type, choices=("Single", "Siamese"),

@@ -21,8 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pose", required=True,
                         help="pose text file of the target pose: DanceReID's 17 'x y' lines (coco17) or FD-GAN's "
                              "18 'row col' lines (openpose18)")
+    parser.add_argument("--source-pose", default=None, metavar="FILE",
+                        help="pose text file of the source image, in --pose's format: needed by a model trained "
+                             "with --paint-from source-limbs, whose G reads E's map under the source's limbs")
     parser.add_argument("--keypoints", choices=("coco17", "openpose18"), default=None,
-                        help="format of --pose (default: the convention the model was trained on)")
+                        help="format of --pose and --source-pose (default: the convention the model was trained on)")
     parser.add_argument("--out", required=True, help="output image; the format follows the extension (.png, .jpg)")
     add_device_arg(parser)
     add_amp_arg(parser, help=AMP_HELP)
@@ -41,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     if image_format is None:
         raise StreidError(f"--out {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
     check_output_file(out, "--out")
-    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device, args.amp)
+    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device, args.amp,
+                     source_keypoints=args.source_pose)
     with atomic_file(out, "wb") as handle:
         image.save(handle, format=image_format)
     print(f"wrote {out} ({image.width}x{image.height})")

@@ -317,7 +317,9 @@ class GeneratorDraw:
     """ST-ReIDNet's drawing: E's pre-BN feature of the source, G(pose maps, feature), G's output
     mapped back to [0, 1] as in training. `from_features` skips E: the evaluation feeds it the
     features it already has of the test frames (E runs once per frame, not once per drawing).
-    Both networks are used in their current mode (the evaluation puts them in eval mode)."""
+    A G whose painting reads the source's limbs (--paint-from source-limbs) also needs the
+    sources' own heat-maps (`source_poses`). Both networks are used in their current mode (the
+    evaluation puts them in eval mode)."""
 
     def __init__(self, encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> None:
         self.encoder, self.generator, self.imagenet_targets = encoder, generator, imagenet_targets
@@ -326,13 +328,22 @@ class GeneratorDraw:
     def modules(self) -> tuple[nn.Module, nn.Module]:
         return self.encoder, self.generator
 
-    def from_features(self, features: Tensor, poses: Tensor) -> Tensor:
+    @property
+    def reads_source_limbs(self) -> bool:
+        return bool(getattr(self.generator, "reads_source_limbs", False))
+
+    def from_features(self, features: Tensor, poses: Tensor, parts: Tensor | None = None) -> Tensor:
         from ..models.image_range import generated_to_unit
 
-        return generated_to_unit(self.generator(poses, features).float(), self.imagenet_targets)
+        return generated_to_unit(self.generator(poses, features, parts=parts).float(), self.imagenet_targets)
 
-    def __call__(self, sources: Tensor, poses: Tensor) -> Tensor:
-        return self.from_features(self.encoder(normalise(sources)), poses)
+    def __call__(self, sources: Tensor, poses: Tensor, source_poses: Tensor | None = None) -> Tensor:
+        if not self.reads_source_limbs:
+            return self.from_features(self.encoder(normalise(sources)), poses)
+        if source_poses is None:
+            raise ValueError("this G paints the source's limbs: pass the sources' heat-maps (source_poses)")
+        features, feature_map = self.encoder(normalise(sources), map_layer=self.generator.part_layer)
+        return self.from_features(features, poses, self.generator.part_features(feature_map, source_poses))
 
 
 def generator_draw(encoder: nn.Module, generator: nn.Module, imagenet_targets: bool = False) -> GeneratorDraw:
@@ -491,7 +502,11 @@ def evaluate_pose_transfer(
             who = s + s + o
             sources = frames.images(who)
             poses = torch.cat([pose_t, pose_u, pose_t])
-            if isinstance(draw, GeneratorDraw) and draw.encoder is encoder:
+            if isinstance(draw, GeneratorDraw) and draw.reads_source_limbs:  # E again, for its maps
+                drawn = _in_batches(lambda x, p, i: precision.run(
+                    lambda: draw(x, p, frames.poses(i.tolist()).to(x.device)), "drawing"),
+                    batch_size, device, sources, poses, torch.tensor(who))
+            elif isinstance(draw, GeneratorDraw) and draw.encoder is encoder:
                 drawn = _in_batches(lambda f, p: precision.run(lambda: draw.from_features(f, p), "G"), batch_size,
                                     device, frame_feats[who], poses)
             else:

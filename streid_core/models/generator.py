@@ -71,6 +71,9 @@ class PoseGenerator(nn.Module):
         value is undefined (the release crashes there).
     paint_limbs: a keypoint convention (whose joints the pose maps hold) to add the limb painting
         (limb_painting.LimbPainting) to the pose encoder's input; None: the release's G.
+    paint_from: where the painting's colours come from (limb_painting.PAINT_SOURCES): E's
+        descriptor, or E's map under the source's own limbs (`part_features`, passed as `parts`);
+        paint_layer, part_feature_size: which stage of E's trunk that map is, and its channels.
     The re-ID feature is used as given — never detached — so G's losses reach the encoder.
     """
 
@@ -87,6 +90,9 @@ class PoseGenerator(nn.Module):
         dropout: float = 0.2,
         ngf: int = RELEASE_NGF,
         paint_limbs: KeypointConvention | None = None,
+        paint_from: str = "descriptor",
+        paint_layer: int = 4,
+        part_feature_size: int | None = None,
     ) -> None:
         super().__init__()
         height, width = image_size
@@ -113,7 +119,8 @@ class PoseGenerator(nn.Module):
 
         # Pose encoder: e1 (no activation/norm before it), then e2..e5, then the 1x1 pose code.
         c = encoder_channels(ngf)
-        self.limb_painting = None if paint_limbs is None else LimbPainting(paint_limbs, reid_feature_size, (height, width))
+        self.limb_painting = None if paint_limbs is None else LimbPainting(
+            paint_limbs, reid_feature_size, (height, width), paint_from, paint_layer, part_feature_size)
         pose_channels = num_keypoints + (0 if paint_limbs is None else PAINTING_CHANNELS)
         self.encoder = nn.ModuleList([nn.Conv2d(pose_channels, c[0], 4, 2, 1, bias=bias)])
         for cin, cout in zip(c[:-1], c[1:]):
@@ -152,11 +159,31 @@ class PoseGenerator(nn.Module):
         if self.limb_painting is not None:
             self.limb_painting.reset_parameters()
 
+    @property
+    def reads_source_limbs(self) -> bool:
+        """Whether drawing needs the source's part features (`part_features`), not only E's descriptor."""
+        return self.limb_painting is not None and self.limb_painting.reads_source_limbs
+
+    @property
+    def part_layer(self) -> int:
+        """The stage of E's trunk whose map `part_features` reads (`encoder(x, map_layer=...)`); 0: none."""
+        return self.limb_painting.part_layer if self.reads_source_limbs else 0
+
+    def part_features(self, feature_map: Tensor, source_pose: Tensor, source_strokes: Tensor | None = None
+                      ) -> Tensor | None:
+        """What a source-limbs painting reads of the source: E's map of stage `part_layer`
+        averaged under the source pose's strokes; None for a G that does not read them."""
+        if not self.reads_source_limbs:
+            return None
+        strokes = self.limb_painting.stroke_masks(source_pose) if source_strokes is None else source_strokes
+        return self.limb_painting.part_features(feature_map, strokes)
+
     def forward(self, pose: Tensor, reid_feature: Tensor, with_painting: bool = False,
-                strokes: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                strokes: Tensor | None = None, parts: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """The drawing; with_painting: (drawing, the limb painting fed to the pose encoder), for
         the painting's own loss (losses.painting_l1_loss); strokes: the limb painting's
-        `stroke_masks(pose)`, when the caller draws one pose several times."""
+        `stroke_masks(pose)`, when the caller draws one pose several times; parts: the source's
+        `part_features`, needed when the painting reads the source's limbs."""
         n, k, h, w = pose.shape
         if (k, h, w) != (self.num_keypoints, *self.image_size):
             raise ValueError(
@@ -168,7 +195,7 @@ class PoseGenerator(nn.Module):
 
         if with_painting and self.limb_painting is None:
             raise ValueError("with_painting needs a G built with paint_limbs")
-        painting = None if self.limb_painting is None else self.limb_painting(pose, reid_feature, strokes)
+        painting = None if self.limb_painting is None else self.limb_painting(pose, reid_feature, strokes, parts)
         levels = []
         x = pose if painting is None else torch.cat([pose, painting], dim=1)
         for layer in self.encoder:

@@ -8,7 +8,9 @@
 The source image is resized to the model's canvas and encoded by E (its pre-BN feature, the
 re-ID descriptor); the target keypoints become Gaussian heat-maps (sigma as in training) on
 the same canvas; G draws the image. The output has the model's canvas size (e.g. 128x256).
-`amp="bf16"` (or "fp16" on CUDA) runs E and G under autocast; on the CPU each network's first
+A G whose limb painting reads the source's limbs (`--paint-from source-limbs`) also needs the
+source's keypoints (`source_keypoints`, in the source image's pixels or a pose file), under which
+it reads E's feature map. `amp="bf16"` (or "fp16" on CUDA) runs E and G under autocast; on the CPU each network's first
 batch is checked against float32 first (numerics.Precision), falling back to float32 with one line.
 """
 from __future__ import annotations
@@ -81,13 +83,29 @@ class PoseTransfer:
             raise StreidError(f"target keypoints have shape {kps.shape}; expected ({conv.num_joints}, 2) x, y rows")
         return kps
 
+    @property
+    def needs_source_keypoints(self) -> bool:
+        """Whether rendering needs the source's keypoints (G paints the source's limbs)."""
+        return self.generator.reads_source_limbs
+
     @torch.inference_mode()
-    def appearance(self, source_image: SourceImage) -> torch.Tensor:
-        """E's (1, D) feature of the source image: what G keeps of the person."""
+    def appearance(self, source_image: SourceImage, source_keypoints: Keypoints | None = None,
+                   keypoints_convention: str | KeypointConvention | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What G keeps of the person: E's (1, D) feature of the source image, and for a G that
+        paints the source's limbs E's map under them (1, L, D) (else None)."""
         height, width = self.image_size
-        image, _ = resize(self._image(source_image), None, height, width)
+        original = self._image(source_image)
+        image, _ = resize(original, None, height, width)
         x = to_normalized_tensor(image)[None].to(self.device)
-        return self.precision.run(lambda: self.encoder(x), "E")
+        if not self.needs_source_keypoints:
+            return self.precision.run(lambda: self.encoder(x), "E"), None
+        if source_keypoints is None:
+            raise StreidError("this checkpoint's G paints the source's limbs (--paint-from source-limbs): pass the "
+                              "source image's keypoints too (source_keypoints=..., `streid transfer --source-pose FILE`)")
+        feature, feature_map = self.precision.run(lambda: self.encoder(x, map_layer=self.generator.part_layer), "E")
+        source_pose = self.pose_input(source_keypoints, original.size, keypoints_convention)
+        return feature, self.generator.part_features(feature_map.float(), source_pose)
 
     def pose_input(self, target_keypoints: Keypoints, source_size: tuple[int, int],
                    keypoints_convention: str | KeypointConvention | None = None) -> torch.Tensor:
@@ -97,27 +115,34 @@ class PoseTransfer:
         return torch.from_numpy(pose_maps(kps, height, width))[None].to(self.device)
 
     @torch.inference_mode()
-    def _draw(self, feature: torch.Tensor, pose: torch.Tensor) -> Image.Image:
-        image = self.config.generated_to_unit(self.precision.run(lambda: self.generator(pose, feature), "G")[0].cpu())
+    def _draw(self, appearance: tuple[torch.Tensor, torch.Tensor | None], pose: torch.Tensor) -> Image.Image:
+        feature, parts = appearance
+        drawn = self.precision.run(lambda: self.generator(pose, feature, parts=parts), "G")
+        image = self.config.generated_to_unit(drawn[0].cpu())
         return Image.fromarray((image.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
 
     def render(self, source_image: SourceImage, target_keypoints: Keypoints,
-               keypoints_convention: str | KeypointConvention | None = None) -> Image.Image:
+               keypoints_convention: str | KeypointConvention | None = None,
+               source_keypoints: Keypoints | None = None) -> Image.Image:
         """The source person in the target pose, an RGB image of the model's canvas size.
-        target_keypoints: (K, 2) x, y in the source image's pixels (NaN = missing), or a pose file."""
+        target_keypoints: (K, 2) x, y in the source image's pixels (NaN = missing), or a pose file;
+        source_keypoints: the source's own, in its pixels (needed when `needs_source_keypoints`)."""
         image = self._image(source_image)
-        return self._draw(self.appearance(image), self.pose_input(target_keypoints, image.size, keypoints_convention))
+        return self._draw(self.appearance(image, source_keypoints, keypoints_convention),
+                          self.pose_input(target_keypoints, image.size, keypoints_convention))
 
     def render_sequence(self, source_image: SourceImage, poses: Iterable[Keypoints],
-                        keypoints_convention: str | KeypointConvention | None = None) -> list[Image.Image]:
+                        keypoints_convention: str | KeypointConvention | None = None,
+                        source_keypoints: Keypoints | None = None) -> list[Image.Image]:
         """The source person in each pose (E runs once)."""
         image = self._image(source_image)
-        feature = self.appearance(image)
-        return [self._draw(feature, self.pose_input(p, image.size, keypoints_convention)) for p in poses]
+        appearance = self.appearance(image, source_keypoints, keypoints_convention)
+        return [self._draw(appearance, self.pose_input(p, image.size, keypoints_convention)) for p in poses]
 
 
 def transfer(checkpoint: str | os.PathLike, source_image: SourceImage, target_keypoints: Keypoints,
              keypoints_convention: str | KeypointConvention | None = None, device: str = "cpu",
-             amp: str = "off") -> Image.Image:
+             amp: str = "off", source_keypoints: Keypoints | None = None) -> Image.Image:
     """One pose transfer: load the checkpoint's E and G and render (see PoseTransfer.render)."""
-    return PoseTransfer(checkpoint, device, amp).render(source_image, target_keypoints, keypoints_convention)
+    return PoseTransfer(checkpoint, device, amp).render(source_image, target_keypoints, keypoints_convention,
+                                                        source_keypoints)

@@ -28,6 +28,12 @@ _BUILDERS: dict[str, Callable[..., tv_models.ResNet]] = {
     "resnet152": tv_models.resnet152,
 }
 ARCHS: tuple[str, ...] = tuple(_BUILDERS)
+MAP_LAYERS = (1, 2, 3, 4)  # the trunk's stages whose maps `ReIDEncoder.forward(x, map_layer=N)` returns
+
+
+def stage_channels(arch: str, layer: int) -> int:
+    """Channels of the map of ResNet stage `layer` (1-4): 64-512 for ResNet-18/34, 256-2048 deeper."""
+    return (64 if arch in ("resnet18", "resnet34") else 256) * 2 ** (layer - 1)
 POOLS: tuple[str, ...] = ("max", "avg")
 EMB_TYPES: tuple[str, ...] = ("Single", "Siamese")
 _BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -63,12 +69,18 @@ class ResNetTrunk(nn.Module):
                 module.stride = (last_stride, last_stride)
         self.out_channels: int = net.fc.in_features
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, map_layer: int = 0) -> Tensor | tuple[Tensor, Tensor]:
+        """The last map; map_layer 1-4: (it, the map of that stage)."""
         x = self.bn1(self.conv1(x))
         if self.stem_relu:  # the release omits this ReLU (docs/original-system.md §12.8); kept as an option
             x = self.relu(x)
         x = self.maxpool(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        kept = x
+        for layer, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4), start=1):
+            x = stage(x)
+            if layer == map_layer:
+                kept = x
+        return (x, kept) if map_layer else x
 
 
 def load_resnet_weights(trunk: ResNetTrunk, path: str | os.PathLike, arch: str) -> None:
@@ -150,9 +162,10 @@ class ReIDEncoder(nn.Module):
         """Length of the descriptor: 512 for ResNet-18/34, 2048 for ResNet-50/101/152."""
         return self.trunk.out_channels
 
-    def embed(self, x: Tensor) -> EncoderOutput:
-        """Features and logits regardless of train/eval mode (the discriminator always needs logits)."""
-        feat = self.pool(self.trunk(x)).flatten(1)
+    def embed(self, x: Tensor, feature_map: Tensor | None = None) -> EncoderOutput:
+        """Features and logits regardless of train/eval mode (the discriminator always needs logits).
+        feature_map: `trunk(x)` when the caller has it already."""
+        feat = self.pool(self.trunk(x) if feature_map is None else feature_map).flatten(1)
         bn_feat = self.bn_neck(feat) if self.bn_neck is not None else feat
         logits = None
         if self.classifier is not None:
@@ -165,13 +178,20 @@ class ReIDEncoder(nn.Module):
                 logits = self.classifier(bn_feat)
         return EncoderOutput(feat, bn_feat, logits)
 
-    def forward(self, x: Tensor) -> EncoderOutput | Tensor:
+    def forward(self, x: Tensor, map_layer: int = 0) -> EncoderOutput | Tensor | tuple:
+        """Train mode: EncoderOutput; eval mode: the descriptor. map_layer 1-4: (that, the map of
+        the trunk's stage `map_layer`; 4 is the one the descriptor is pooled from), for G's
+        painting of the source's limbs."""
+        if map_layer and map_layer not in MAP_LAYERS:
+            raise ValueError(f"map_layer must be one of {MAP_LAYERS} (or 0: none), got {map_layer}")
+        feature_map, kept = self.trunk(x, map_layer) if map_layer else (self.trunk(x), None)
         if self.training:
-            return self.embed(x)
-        feat = self.pool(self.trunk(x)).flatten(1)
-        if self.test_bn:
-            return self.bn_neck(feat)
-        return feat
+            out = self.embed(x, feature_map)
+        else:
+            out = self.pool(feature_map).flatten(1)
+            if self.test_bn:
+                out = self.bn_neck(out)
+        return (out, kept) if map_layer else out
 
     def param_groups(self, lr: float, backbone_lr_mult: float, *, train_bn_neck: bool = True) -> list[dict]:
         """Optimizer groups: ResNet trunk at lr * backbone_lr_mult, new layers (classifier, BN-neck) at lr.

@@ -14,7 +14,7 @@ from .discriminators import ImageDiscriminator, PoseDiscriminator
 from .generator import RELEASE_NGF, PoseGenerator
 from .image_range import generated_to_unit
 from .loading import EncoderConfig
-from .reid import ReIDEncoder
+from .reid import ReIDEncoder, stage_channels
 
 _FROM_QUIRKS = ("stem_relu", "imagenet_targets")
 
@@ -37,6 +37,8 @@ class StreidNetArchitecture:
     pose_feature_size: int
     ngf: int = RELEASE_NGF  # G's base width; checkpoints from before --ngf hold none
     paint_limbs: bool = False  # G's limb painting (--paint-limbs); older checkpoints hold none
+    paint_from: str = "descriptor"  # where its colours come from (--paint-from); older checkpoints: descriptor
+    paint_layer: int = 4  # the stage of E's trunk a source-limbs painting reads (--paint-layer)
     stem_relu: bool = True  # False: the release's ResNet stem without ReLU (E and Di)
     imagenet_targets: bool = False  # G learnt ImageNet-normalised targets (the release), not [-1, 1]
 
@@ -73,7 +75,8 @@ class StreidNetArchitecture:
             self.num_keypoints, reid_feature_size, pose_feature_size=self.pose_feature_size,
             image_size=(self.height, self.width), fuse_mode=self.fuse_mode,
             connect_layers=self.connect_layers, norm=self.norm, dropout=self.drop, ngf=self.ngf,
-            paint_limbs=convention(self.keypoints) if self.paint_limbs else None)
+            paint_limbs=convention(self.keypoints) if self.paint_limbs else None, paint_from=self.paint_from,
+            paint_layer=self.paint_layer, part_feature_size=stage_channels(self.arch, self.paint_layer))
 
     def build_image_discriminator(self, pretrained: str | None = None) -> ImageDiscriminator:
         """Di: a ResNet-18 judging single images, from local ImageNet weights `pretrained` when given."""

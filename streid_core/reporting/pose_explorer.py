@@ -54,9 +54,12 @@ class Renderer(Protocol):
     @property
     def image_size(self) -> tuple[int, int]: ...  # (height, width) of the canvas
 
-    def render(self, source_image: Image.Image, target_keypoints: np.ndarray) -> Image.Image: ...
+    # source_keypoints: the source's own pose, which a G painting the source's limbs reads
+    def render(self, source_image: Image.Image, target_keypoints: np.ndarray, *,
+               source_keypoints: np.ndarray | None = None) -> Image.Image: ...
 
-    def render_sequence(self, source_image: Image.Image, poses: Sequence[np.ndarray]) -> list[Image.Image]: ...
+    def render_sequence(self, source_image: Image.Image, poses: Sequence[np.ndarray], *,
+                        source_keypoints: np.ndarray | None = None) -> list[Image.Image]: ...
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,8 @@ def render_gallery(renderer: Renderer, sources: Sequence[PoseSample], targets: S
     sources = [to_canvas(s, height, width) for s in sources]
     targets = [to_canvas(t, height, width) for t in targets]
     start = time.perf_counter()
-    rows = [renderer.render_sequence(s.image, [t.keypoints for t in targets]) for s in sources]
+    rows = [renderer.render_sequence(s.image, [t.keypoints for t in targets], source_keypoints=s.keypoints)
+            for s in sources]
     seconds = (time.perf_counter() - start) / (len(sources) * len(targets))
     images = np.stack([np.stack([np.asarray(im.convert("RGB")) for im in row]) for row in rows])
 
@@ -390,7 +394,7 @@ class PoseExplorer:
 
     def update(self) -> None:
         """Re-render the generated image (and the pictures around it) from the current choices."""
-        self.generated = self.renderer.render(self.source.image, self.pose)
+        self.generated = self.renderer.render(self.source.image, self.pose, source_keypoints=self.source.keypoints)
         self.source_image.value = png_bytes(enlarge(self.source.image))
         self.pose_image.value = png_bytes(self._pose_picture())
         self.output_image.value = png_bytes(enlarge(self.generated))

@@ -202,8 +202,12 @@ class StreidNetTask:
         self.image_discriminator.eval()
         generator = copy.deepcopy(self.generator).train()
         try:
-            feats = self.encoder(images)
-            fake = generator(pose, feats)
+            if generator.part_layer:
+                feats, feature_map = self.encoder(images, map_layer=generator.part_layer)
+                fake = generator(pose, feats, parts=generator.part_features(feature_map, pose))
+            else:
+                feats = self.encoder(images)
+                fake = generator(pose, feats)
             return [feats, fake, self.image_discriminator(fake)]
         finally:
             for name, net in self.networks.items():
@@ -212,47 +216,63 @@ class StreidNetTask:
     def use_float32(self) -> None:
         self.amp = "off"
 
-    def _encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        """Pre-BN features of [anchors; positives; negatives] and the ID (or verification) loss."""
+    def _encode(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Pre-BN features of [anchors; positives; negatives], E's maps of them when G's painting
+        reads the source's limbs (else None), and the ID (or verification) loss."""
         cfg = self.config
         b = images.shape[0] // 3
         anchors, positives, negatives = images[:b], images[b: 2 * b], images[2 * b:]
+        map_layer = self.generator.part_layer
+
+        def run(encoder: nn.Module, x: Tensor) -> tuple:
+            out = encoder(x, map_layer=map_layer)
+            return out if map_layer else (out, None)
+
+        def maps(parts: list) -> Tensor | None:
+            return torch.cat(parts) if map_layer else None
+
         if cfg.stage == 1:  # fixed encoder: eval mode, no graph, no classification loss
             with torch.no_grad():
-                feats = torch.cat([self.encoder(anchors), self.encoder(positives), self.encoder(negatives)])
-            return feats, torch.zeros((), device=images.device)
+                outs = [run(self.encoder, part) for part in (anchors, positives, negatives)]
+            return torch.cat([o for o, _ in outs]), maps([m for _, m in outs]), torch.zeros((), device=images.device)
         encoder = self._ddp["E"]
         if cfg.emb_type == "Siamese":
             # E sees (anchor, positive) pairs and (anchor, negative) pairs; the head judges each.
-            same = encoder(torch.cat([anchors, positives]))
-            other = encoder(torch.cat([anchors, negatives]))
+            (same, same_map), (other, other_map) = (run(encoder, torch.cat([anchors, x])) for x in (positives, negatives))
             feats = torch.cat([same.feat, other.feat[b:]])
             la, lp, ln = labels[:b], labels[b: 2 * b], labels[2 * b:]
             cls = 0.5 * (siamese_verification_loss(same.logits, torch.cat([la, lp]))
                          + siamese_verification_loss(other.logits, torch.cat([la, ln])))
-            return feats, cls
-        outs = [encoder(part) for part in (anchors, positives, negatives)]
-        feats = torch.cat([o.feat for o in outs])
-        logits = torch.cat([o.logits for o in outs])
+            return feats, maps([same_map, other_map[b:]] if map_layer else []), cls
+        outs = [run(encoder, part) for part in (anchors, positives, negatives)]
+        feats = torch.cat([o.feat for o, _ in outs])
+        logits = torch.cat([o.logits for o, _ in outs])
         cls = label_smoothed_cross_entropy(logits, labels, 0.1 if cfg.emb_smooth else 0.0)
-        return feats, cls
+        return feats, maps([m for _, m in outs]), cls
 
-    def _generate(self, pose: Tensor, feats: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+    def _generate(self, pose: Tensor, feats: Tensor, maps: Tensor | None
+                  ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
         """Self-reconstructions [G(p,e); G(p+,e+); G(p-,e-)] and swaps [G(p,e+); G(p+,e)],
         one G call per chunk so G's BatchNorm sees the release's sub-batches; with
-        --lambda-paint, G's limb paintings of both, in the same order (else None)."""
+        --lambda-paint, G's limb paintings of both, in the same order (else None).
+        maps: E's maps of the images, which a source-limbs painting reads under each image's own
+        pose (the image whose feature e_j is, is the one posed p_j)."""
         b = pose.shape[0] // 3
         p, e = pose.split(b), feats.split(b)
         generator = self._ddp["G"]
         # the limb painting's stroke masks depend on the pose alone: made once for the 3 poses, not 5 times
         painting = self.generator.limb_painting
-        s = [None] * 3 if painting is None else painting.stroke_masks(pose).split(b)
-        calls = [(p[i], e[i], s[i]) for i in range(3)] + [(p[0], e[1], s[0]), (p[1], e[0], s[1])]
+        strokes = None if painting is None else painting.stroke_masks(pose)
+        s = [None] * 3 if strokes is None else strokes.split(b)
+        parts = [None] * 3 if maps is None else self.generator.part_features(maps, pose, strokes).split(b)
+        calls = [(p[i], e[i], s[i], parts[i]) for i in range(3)] + [(p[0], e[1], s[0], parts[1]),
+                                                                    (p[1], e[0], s[1], parts[0])]
         if self.config.lambda_paint > 0:
-            drawn, paintings = zip(*(generator(pi, ej, with_painting=True, strokes=si) for pi, ej, si in calls))
+            drawn, paintings = zip(*(generator(pi, ej, with_painting=True, strokes=si, parts=aj)
+                                     for pi, ej, si, aj in calls))
             painted = (torch.cat(paintings[:3]), torch.cat(paintings[3:]))
         else:
-            drawn, painted = [generator(pi, ej, strokes=si) for pi, ej, si in calls], None
+            drawn, painted = [generator(pi, ej, strokes=si, parts=aj) for pi, ej, si, aj in calls], None
         return torch.cat(drawn[:3]), torch.cat(drawn[3:]), painted
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
@@ -276,9 +296,9 @@ class StreidNetTask:
         timer.seconds = {}
         with self._autocast():
             with timer("E forward"):
-                feats, loss_cls = self._encode(images, labels)
+                feats, maps, loss_cls = self._encode(images, labels)
             with timer("G forward"):
-                fake, swap_fake, painted = self._generate(pose, feats)
+                fake, swap_fake, painted = self._generate(pose, feats, maps)
 
         # A discriminator whose adversarial weight is 0 changes neither G nor E: it is not run
         # (--lambda-d 0 / --lambda-dp 0 train G on reconstruction alone, several times faster).

@@ -11,6 +11,8 @@ from typing import Any
 from ..atomic import check_output_dir
 from ..errors import StreidError
 from ..models.generator import RELEASE_NGF
+from ..models.limb_painting import PAINT_SOURCES
+from ..models.reid import MAP_LAYERS
 from ..models.streidnet import StreidNetArchitecture
 from .config import LoopConfig, ReleaseQuirks, check_rate
 from .display import DisplayOptions
@@ -52,6 +54,8 @@ class StreidNetConfig:
     pose_feature_size: int = 128
     ngf: int = RELEASE_NGF  # G's base width
     paint_limbs: bool = False  # G's pose input also holds the limb painting (models/limb_painting.py); not in the release
+    paint_from: str = "descriptor"  # the painting's colours: from E's descriptor or E's map under the source's limbs
+    paint_layer: int = 4  # which stage of E's trunk a source-limbs painting reads (4: the descriptor's map)
     lr: float = 0.001
     # G's Adam learning rate; None: the stage's (stage 0: 1e-5, stage 1: 0.1 x lr, stage 2: 1e-6). Not in
     # the release: at its stage-0 rate G needs the paper's GPU budget to draw (reports/transfer-curve)
@@ -106,6 +110,17 @@ class StreidNetConfig:
         if self.lambda_paint > 0 and not self.paint_limbs:
             raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
                               "add --paint-limbs, or pass --lambda-paint 0 (also with --preset cpu-draw --no-paint-limbs)")
+        if self.paint_from not in PAINT_SOURCES:
+            raise StreidError(f"--paint-from {self.paint_from!r}: choose one of {', '.join(PAINT_SOURCES)}")
+        if self.paint_from != "descriptor" and not self.paint_limbs:
+            raise StreidError(f"--paint-from {self.paint_from}: chooses the colours of a limb painting G does not have; "
+                              "add --paint-limbs, or drop --paint-from")
+        if self.paint_layer not in MAP_LAYERS:
+            raise StreidError(f"--paint-layer {self.paint_layer}: a stage of E's ResNet trunk, one of "
+                              f"{', '.join(map(str, MAP_LAYERS))}")
+        if self.paint_layer != 4 and self.paint_from != "source-limbs":
+            raise StreidError(f"--paint-layer {self.paint_layer}: the stage a source-limbs painting reads; "
+                              "add --paint-from source-limbs, or drop --paint-layer")
         if not self.soft_margin:
             check_rate("--margin", self.margin, positive=True)
         self._check_pretrain_files_are_read()
@@ -218,7 +233,7 @@ class StreidNetRunConfig:
 
 
 _ARCHITECTURE_FIELDS = ("keypoints", "stage", "arch", "emb_type", "last_stride", "height", "width", "norm",
-                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "paint_limbs",
+                        "connect_layers", "fuse_mode", "pose_feature_size", "ngf", "paint_limbs", "paint_from", "paint_layer",
                         "num_classes", "quirks")
 
 
