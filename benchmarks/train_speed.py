@@ -160,8 +160,9 @@ def with_poses(data: BenchData, ids_per_video: int = 4, seed: int = 1) -> BenchD
 
 
 # (variant, --amp, changed settings). The first is the reference: the README's losses in float32.
-# The last four change the numerics and say so: G trained on reconstruction alone (a discriminator
-# with weight 0 is not run) at half of G's width, and with the limb painting (the cpu-draw preset).
+# The others change the numerics and say so: G trained on reconstruction alone (a discriminator
+# with weight 0 is not run) at half of G's width, and with the limb painting (the cpu-draw preset's
+# is the last row).
 _NO_D = dict(lambda_d=0.0, lambda_dp=0.0, ngf=32, drop=0.0, connect_layers=5)
 STREIDNET_VARIANTS = (
     ("reference fp32", "off", {}),
@@ -170,6 +171,8 @@ STREIDNET_VARIANTS = (
     ("no D, ngf 32 bf16", "bf16", _NO_D),
     ("no D, ngf 32, painted", "off", _NO_D | dict(paint_limbs=True, lambda_paint=1.0)),
     ("no D, ngf 32, painted bf16", "bf16", _NO_D | dict(paint_limbs=True, lambda_paint=1.0)),
+    ("no D, ngf 32, painted from E's stage 1 under the source's limbs", "off",
+     _NO_D | dict(paint_limbs=True, lambda_paint=1.0, paint_from="source-limbs", paint_layer=1)),
 )
 
 

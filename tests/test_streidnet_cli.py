@@ -13,6 +13,7 @@ from _make_datasets import make_dancereid, make_openreid
 from _make_streid_batch import one_thread
 from streid_core.cli import build_parser, main
 from streid_core.cli.train import run_config
+from streid_core.errors import StreidError
 from streid_core.training.config import ReleaseQuirks
 from streid_core.training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
@@ -174,10 +175,19 @@ def test_preset_cpu_draw_sets_the_recipe_and_explicit_flags_win():
     assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
     assert model.lambda_d == model.lambda_dp == 0.0
     assert model.paint_limbs and model.lambda_paint == 1.0
+    assert (model.paint_from, model.paint_layer) == ("source-limbs", 1)
     for argv in (["--preset", "cpu-draw", "--no-paint-limbs", "--lambda-paint", "0"],
                  ["--no-paint-limbs", "--lambda-paint", "0", "--preset", "cpu-draw"]):
         plain = run_config(parser.parse_args(["train", *argv])).model
         assert not plain.paint_limbs and plain.lambda_paint == 0.0  # before or after the preset
+        assert (plain.paint_from, plain.paint_layer) == ("descriptor", 4)
+        plain.validate()
+    given = run_config(parser.parse_args(["train", "--preset", "cpu-draw", "--no-paint-limbs", "--lambda-paint", "0",
+                                          "--paint-layer", "2"])).model
+    with pytest.raises(StreidError, match="--paint-layer 2: the stage a source-limbs painting reads"):
+        given.validate()  # a painting flag the user gave is not silently dropped
+    descriptor = run_config(parser.parse_args(["train", "--preset", "cpu-draw", "--paint-from", "descriptor"])).model
+    assert descriptor.paint_limbs and (descriptor.paint_from, descriptor.paint_layer) == ("descriptor", 4)
     # a flag given at its default value is still the user's choice, not the preset's
     release_width = run_config(parser.parse_args(["train", "--ngf", "64", "--drop", "0.2", "--preset", "cpu-draw"]))
     assert (release_width.model.ngf, release_width.model.drop, release_width.model.connect_layers) == (64, 0.2, 5)

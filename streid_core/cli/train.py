@@ -81,7 +81,7 @@ def _model_flags(p: argparse._ArgumentGroup) -> None:
                         "release's; the CPU preset uses 32)")
     p.add_argument("--paint-limbs", action=_Switch, default=_MODEL.paint_limbs,
                    help="not in the paper: G's pose input also holds the target's limb strokes, each coloured by a "
-                        "linear map of E's feature (models/limb_painting.py); --preset cpu-draw turns it on, "
+                        "linear map of E's features (models/limb_painting.py); --preset cpu-draw turns it on, "
                         "--no-paint-limbs --lambda-paint 0 off")
     p.add_argument("--paint-from", default=_MODEL.paint_from, choices=PAINT_SOURCES,
                    help="with --paint-limbs: the strokes' colours from E's descriptor, or from E's feature map "
@@ -205,7 +205,8 @@ def _run_flags(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), action=_ApplyPreset, default=None,
                    help="named settings, overridden by explicit flags. cpu-draw: the CPU recipe under which G "
                         "learns to draw (--ngf 32 --connect-layers 5 --drop 0 --lambda-d 0 --lambda-dp 0 "
-                        "--lr-g 2e-4 --paint-limbs --lambda-paint 1; reports/transfer-curve)")
+                        "--lr-g 2e-4 --paint-limbs --lambda-paint 1 --paint-from source-limbs --paint-layer 1; "
+                        "reports/transfer-curve)")
     p.add_argument("--checkpoints", default=_RUN.checkpoints, help="output root")
     p.add_argument("--name", default=_RUN.name, help="experiment folder under --checkpoints")
     p.add_argument("--seed", type=int, default=_RUN.seed, help="seed of every random generator")
@@ -242,6 +243,13 @@ def run_config(args: argparse.Namespace) -> StreidNetRunConfig:
     """The parsed flags as a StreidNetRunConfig: every config field with a flag of the same name
     takes its value; --pretrained is resolved into E's and Di's files, --release-compat sets the
     quirks."""
+    # A preset's painting settings do not outlive a flag that switches them off (--no-paint-limbs,
+    # --paint-from descriptor); one the user gave stays, for validation to refuse.
+    given = getattr(args, _GIVEN, frozenset())
+    if "paint_from" not in given and not args.paint_limbs:
+        args.paint_from = _MODEL.paint_from
+    if "paint_layer" not in given and args.paint_from != "source-limbs":
+        args.paint_layer = _MODEL.paint_layer
     pretrained, pretrained_di = resolve_pretrained(args.pretrained, args.arch)
     model = StreidNetConfig(**{**config_values(StreidNetConfig, args), "num_classes": 0, "pretrained": pretrained,
                                "pretrained_di": pretrained_di,

@@ -64,7 +64,8 @@ class DemoPlan:
 # reports/transfer-curve: half the release's width (ngf 32), 5 skip connections, no dropout,
 # reconstruction losses only (--lambda-d 0 --lambda-dp 0: Di and Dp are not run), Adam 2e-4
 # (--lr-g; the release's stage-0 rate, 1e-5, needs the paper's GPU budget) and the limb painting
-# (--paint-limbs --lambda-paint 1): `streid train --preset cpu-draw`. Its pose transfer is
+# (--paint-limbs --lambda-paint 1), coloured from E's stage-1 map under the source's own limbs
+# (--paint-from source-limbs --paint-layer 1): `streid train --preset cpu-draw`. Its pose transfer is
 # measured every 40 iterations (notebook 03's curve, TensorBoard transfer/*). 80 iterations per
 # epoch, not 100: at stride 1 E costs more, and 2 x 100 took the demo to 865-905 s of its 900.
 # Both in float32: at 128x64 on one thread bf16 autocast is slower (the baseline's iteration 0.82x,
