@@ -130,3 +130,5 @@ def test_every_demo_parameter_is_one_its_notebook_declares(tmp_path):
     assert (model.ngf, model.connect_layers, model.drop, model.lr_g) == (32, 5, 0.0, 2e-4)
     assert model.lambda_d == model.lambda_dp == 0.0  # the options override notebook 03's README weights
     assert run.print_freq == plan["run_options"]["print_freq"] and plan["transfer_eval_every"] > 0
+    # the curve while training on 64 pairs, the checkpoint's headline measurement on 256
+    assert run.transfer_eval_pairs == 64 and DEMO.transfer["transfer_pairs"] == 256

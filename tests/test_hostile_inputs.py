@@ -379,6 +379,8 @@ def test_nan_detection_confidence_is_refused_naming_file_and_line(tmp_path, caps
     (["st-vs-baseline", "--out", "{file}"], "--out {file}: is a file"),
     (["st-vs-baseline", "--no-paint-limbs", "--out", "{tmp}/st"], "--lambda-paint 1.0: weighs the loss of a limb painting"),
     (["st-vs-baseline", "--lambda-paint", "-1", "--out", "{tmp}/st"], "--lambda-paint -1.0"),
+    (["st-vs-baseline", "--paint-from", "pixels", "--out", "{tmp}/st"], "--paint-from 'pixels': choose one of"),
+    (["st-vs-baseline", "--paint-layer", "0", "--out", "{tmp}/st"], "--paint-layer 0: a stage of E's ResNet trunk"),
     (["demo", "--out", "{file}"], "--out {file}: is a file"),
     (["notebooks", "run", "01", "--reports", "{file}"], "--reports {file}: is a file"),
     (["evaluate", "{tmp}/nowhere", "--checkpoint", "{file}"], "nowhere: no such dataset folder"),

@@ -61,9 +61,11 @@ def test_the_arms_differ_only_in_what_is_compared(tmp_path):
     assert stage1.model.lambda_d == stage1.model.lambda_dp == 0.0 and stage1.model.lr == 2e-3
     assert stage1.batch_size == 8 and stage1.transfer_eval_every == stage1.max_iters_per_epoch == 200
     assert stage1.model.paint_limbs and stage1.model.lambda_paint == 1.0  # the limb painting, as --preset cpu-draw
+    assert (stage1.model.paint_from, stage1.model.paint_layer) == ("source-limbs", 1)
     for arm in ARMS:
         model = steps[arm].config.model
         assert (model.ngf, model.connect_layers, model.drop, model.paint_limbs) == (32, 5, 0.0, True)
+        assert (model.paint_from, model.paint_layer) == ("source-limbs", 1)
     assert steps["stage1"].describe().startswith("train_streidnet(model.stage=1, ")
 
 

@@ -133,5 +133,8 @@ def test_transfer_command_takes_the_source_pose_and_names_it_when_missing(reads_
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--source-pose FILE" in err and "Traceback" not in err and not (tmp_path / "out.png").exists()
+    assert main(args + ["--source-pose", str(tmp_path / "nowhere.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere.txt" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out.png").exists()
     assert main(args + ["--source-pose", str(folder / "pose.txt")]) == 0
     assert Image.open(tmp_path / "out.png").size == (WIDTH, HEIGHT)

@@ -47,6 +47,8 @@ import numpy as np
 from ..atomic import atomic_file, check_output_dir, write_json
 from ..device import resolve_device
 from ..errors import StreidError
+from ..models.limb_painting import PAINT_SOURCES
+from ..models.reid import MAP_LAYERS
 from ..training.config import BaselineConfig, check_rate
 from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
 
@@ -92,6 +94,10 @@ class ComparisonBudget:
     # G's limb painting and its own L1 (models/limb_painting.py), as in --preset cpu-draw; not in the release
     paint_limbs: bool = True
     lambda_paint: float = 1.0
+    # where the painting's colours come from, as in the preset: E's stage-1 map under the source's
+    # limbs (the session-9 table read E's descriptor: --paint-from descriptor --paint-layer 4)
+    paint_from: str = "source-limbs"
+    paint_layer: int = 1
     adversarial_weight: float = 0.0  # --lambda-d = --lambda-dp in stages 1 and 2
     transfer_pairs: int = 64  # test pairs of the pose-transfer metrics of each stage-1 G
     # stage 2: triplets per iteration and iterations
@@ -127,6 +133,11 @@ class ComparisonBudget:
         if self.lambda_paint > 0 and not self.paint_limbs:
             raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
                               "drop --no-paint-limbs, or pass --lambda-paint 0")
+        if self.paint_from not in PAINT_SOURCES:
+            raise StreidError(f"--paint-from {self.paint_from!r}: choose one of {', '.join(PAINT_SOURCES)}")
+        if self.paint_layer not in MAP_LAYERS:
+            raise StreidError(f"--paint-layer {self.paint_layer}: a stage of E's ResNet trunk, one of "
+                              f"{', '.join(map(str, MAP_LAYERS))}")
         for name in ("baseline_lr", "stage1_lr", "finetune_lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -217,7 +228,9 @@ def seed_steps(seed: int, data_root: Path, dataset: str, out: Path, budget: Comp
         smooth_label=True, soft_margin=True, emb_smooth=True, mask=True, lambda_recon=10.0, lambda_tri=1.0,
         lambda_class=1.0, lambda_d=b.adversarial_weight, lambda_dp=b.adversarial_weight, ngf=b.generator_ngf,
         connect_layers=b.connect_layers, drop=b.generator_drop, paint_limbs=b.paint_limbs,
-        lambda_paint=b.lambda_paint, netE_pretrain=str(baseline / "model_best.pth.tar"),
+        lambda_paint=b.lambda_paint, paint_from=b.paint_from if b.paint_limbs else "descriptor",
+        paint_layer=b.paint_layer if b.paint_limbs and b.paint_from == "source-limbs" else 4,
+        netE_pretrain=str(baseline / "model_best.pth.tar"),
         device=device, amp=b.amp)
     run = StreidNetRunConfig(
         model=model, dataset=dataset, dataroot=str(data_root), checkpoints=str(folder), batch_size=b.st_batch,
