@@ -32,6 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _transfer_args import add_encoder_and_data_args  # noqa: E402
 from streid_core.atomic import write_json  # noqa: E402
 from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: E402
 from streid_core.data.keypoints import KeypointConvention, convention  # noqa: E402
@@ -107,11 +108,7 @@ class LimbPainter:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--encoder", required=True, help="a streid checkpoint holding E (for the evaluation's E rank-1)")
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--dataset", default="synthdance")
-    p.add_argument("--height", type=int, default=128)
-    p.add_argument("--width", type=int, default=64)
+    add_encoder_and_data_args(p, "a streid checkpoint holding E (for the evaluation's E rank-1)")
     p.add_argument("--pairs", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur (sigma, pixels) of the painting; 0: sharp")

@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _transfer_args import add_encoder_and_data_args  # noqa: E402
 from streid_core.atomic import write_json  # noqa: E402
 from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: E402
 from streid_core.data.hue_rotation import rotate_hue  # noqa: E402
@@ -73,11 +74,7 @@ class PaintingDraw:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--encoder", required=True, help="a streid checkpoint holding E (e.g. a baseline's model_best.pth.tar)")
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--dataset", default="synthdance")
-    p.add_argument("--height", type=int, default=128)
-    p.add_argument("--width", type=int, default=64)
+    add_encoder_and_data_args(p, "a streid checkpoint holding E (e.g. a baseline's model_best.pth.tar)")
     p.add_argument("--ngf", type=int, default=32)
     p.add_argument("--connect-layers", type=int, default=5)
     p.add_argument("--drop", type=float, default=0.0)

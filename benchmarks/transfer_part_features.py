@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from transfer_ceiling import LimbPainter, strokes  # noqa: E402
+from _transfer_args import add_encoder_and_data_args  # noqa: E402
 from streid_core.atomic import write_json  # noqa: E402
 from streid_core.data.dataset import load_dataset, resolve_dataset_dir  # noqa: E402
 from streid_core.data.keypoints import convention  # noqa: E402
@@ -145,11 +146,7 @@ class PredictedColourPainter(LimbPainter):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--encoder", required=True, help="a streid checkpoint holding E (e.g. a baseline's model_best.pth.tar)")
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--dataset", default="synthdance")
-    p.add_argument("--height", type=int, default=128)
-    p.add_argument("--width", type=int, default=64)
+    add_encoder_and_data_args(p, "a streid checkpoint holding E (e.g. a baseline's model_best.pth.tar)")
     p.add_argument("--train-frames", type=int, default=1600, help="training frames the ridge maps are fitted on")
     p.add_argument("--pairs", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
