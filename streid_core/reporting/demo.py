@@ -16,10 +16,9 @@ A second run reuses the dataset, the finished training runs (an interrupted one 
 and the feature cache, so it only re-executes the notebooks; `fresh=True` starts over.
 
 The sizes below keep the whole demo inside a quarter of an hour on 2 CPU cores: from scratch, in
-a fresh clone on the idle 2-core development machine, it took 807 s (13.5 minutes: the baseline
-383 s, ST-ReIDNet at layer-4 stride 1 with its pose-transfer measurements 369 s); a second run,
-reusing everything,
-about 40 s.
+a fresh clone on the idle 2-core development machine, it took 751 s (12.5 minutes: the baseline
+303 s, ST-ReIDNet at layer-4 stride 1 with its pose-transfer measurements 372 s; session 10); a
+second run, reusing everything, about 40 s.
 """
 from __future__ import annotations
 
