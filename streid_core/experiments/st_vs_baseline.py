@@ -47,10 +47,8 @@ import numpy as np
 from ..atomic import atomic_file, check_output_dir, write_json
 from ..device import resolve_device
 from ..errors import StreidError
-from ..models.limb_painting import PAINT_SOURCES
-from ..models.reid import MAP_LAYERS
 from ..training.config import BaselineConfig, check_rate
-from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig
+from ..training.streidnet_config import StreidNetConfig, StreidNetRunConfig, check_painting_source
 
 ARMS = ("st-reidnet", "st-sampling-only", "baseline-continued")
 ROWS = ("baseline", *ARMS)  # "baseline" = the stage-0 encoder every fine-tune starts from
@@ -133,11 +131,7 @@ class ComparisonBudget:
         if self.lambda_paint > 0 and not self.paint_limbs:
             raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
                               "drop --no-paint-limbs, or pass --lambda-paint 0")
-        if self.paint_from not in PAINT_SOURCES:
-            raise StreidError(f"--paint-from {self.paint_from!r}: choose one of {', '.join(PAINT_SOURCES)}")
-        if self.paint_layer not in MAP_LAYERS:
-            raise StreidError(f"--paint-layer {self.paint_layer}: a stage of E's ResNet trunk, one of "
-                              f"{', '.join(map(str, MAP_LAYERS))}")
+        check_painting_source(self.paint_from, self.paint_layer)
         for name in ("baseline_lr", "stage1_lr", "finetune_lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

@@ -28,15 +28,15 @@ _BUILDERS: dict[str, Callable[..., tv_models.ResNet]] = {
     "resnet152": tv_models.resnet152,
 }
 ARCHS: tuple[str, ...] = tuple(_BUILDERS)
+POOLS: tuple[str, ...] = ("max", "avg")
+EMB_TYPES: tuple[str, ...] = ("Single", "Siamese")
+_BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
 MAP_LAYERS = (1, 2, 3, 4)  # the trunk's stages whose maps `ReIDEncoder.forward(x, map_layer=N)` returns
 
 
 def stage_channels(arch: str, layer: int) -> int:
     """Channels of the map of ResNet stage `layer` (1-4): 64-512 for ResNet-18/34, 256-2048 deeper."""
     return (64 if arch in ("resnet18", "resnet34") else 256) * 2 ** (layer - 1)
-POOLS: tuple[str, ...] = ("max", "avg")
-EMB_TYPES: tuple[str, ...] = ("Single", "Siamese")
-_BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 class EncoderOutput(NamedTuple):

@@ -36,6 +36,15 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 
+def check_painting_source(paint_from: str, paint_layer: int) -> None:
+    """--paint-from and --paint-layer each one of their values (StreidNetConfig, the comparison budget)."""
+    if paint_from not in PAINT_SOURCES:
+        raise StreidError(f"--paint-from {paint_from!r}: choose one of {', '.join(PAINT_SOURCES)}")
+    if paint_layer not in MAP_LAYERS:
+        raise StreidError(f"--paint-layer {paint_layer}: a stage of E's ResNet trunk, one of "
+                          f"{', '.join(map(str, MAP_LAYERS))}")
+
+
 @dataclass
 class StreidNetConfig:
     """Everything that defines the ST-ReIDNet networks and their optimisation (train.py flags)."""
@@ -111,14 +120,10 @@ class StreidNetConfig:
         if self.lambda_paint > 0 and not self.paint_limbs:
             raise StreidError(f"--lambda-paint {self.lambda_paint}: weighs the loss of a limb painting G does not have; "
                               "add --paint-limbs, or pass --lambda-paint 0 (also with --preset cpu-draw --no-paint-limbs)")
-        if self.paint_from not in PAINT_SOURCES:
-            raise StreidError(f"--paint-from {self.paint_from!r}: choose one of {', '.join(PAINT_SOURCES)}")
+        check_painting_source(self.paint_from, self.paint_layer)
         if self.paint_from != "descriptor" and not self.paint_limbs:
             raise StreidError(f"--paint-from {self.paint_from}: chooses the colours of a limb painting G does not have; "
                               "add --paint-limbs, or drop --paint-from")
-        if self.paint_layer not in MAP_LAYERS:
-            raise StreidError(f"--paint-layer {self.paint_layer}: a stage of E's ResNet trunk, one of "
-                              f"{', '.join(map(str, MAP_LAYERS))}")
         if self.paint_layer != 4 and self.paint_from != "source-limbs":
             raise StreidError(f"--paint-layer {self.paint_layer}: the stage a source-limbs painting reads; "
                               "add --paint-from source-limbs, or drop --paint-layer")
