@@ -68,14 +68,17 @@ def build_iteration(args: argparse.Namespace, folder: Path):
     return task, batches[:steps]
 
 
-def count_flops(task, batch) -> dict[str, float]:
-    """GFLOP of one iteration by operator."""
+def count_flops(task, batch) -> tuple[dict[str, float], dict[str, float]]:
+    """GFLOP of one iteration by operator, and by network (forward and backward of each call)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
     with counter:
         task.train_step(batch)
-    return {str(op): flops / 1e9 for op, flops in counter.get_flop_counts()["Global"].items()}
+    counts = counter.get_flop_counts()
+    by_operator = {str(op): flops / 1e9 for op, flops in counts["Global"].items()}
+    by_network = {name: sum(ops.values()) / 1e9 for name, ops in counts.items() if name != "Global" and "." not in name}
+    return by_operator, by_network
 
 
 def costliest_convolution(task, batch) -> tuple[nn.Conv2d, torch.Tensor, float]:
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             task.train_step(batch)
             seconds.append(time.perf_counter() - start)
-        flops = count_flops(task, batches[-1])
+        flops, by_network = count_flops(task, batches[-1])
         share = convolution_share(task, batches[-1])
         conv, conv_input, conv_gflop = costliest_convolution(task, batches[-1])
     with torch.no_grad():
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     references = {"costliest convolution alone": conv_gflop / conv_seconds, "2048^3 matmul": matmul_rate}
     peak = max(references.values())
     result = {
-        "gflop_per_iteration": gflop, "gflop_by_operator": flops, "seconds_per_iteration": iteration,
+        "gflop_per_iteration": gflop, "gflop_by_operator": flops, "gflop_by_network": by_network,
+        "seconds_per_iteration": iteration,
         "seconds_each": seconds, "gflops_per_second": gflop / iteration,
         "convolution_time_share": share, "convolution_gflops_per_second": conv_gflop_total / (share * iteration),
         "costliest_convolution": {"module": repr(conv), "input": list(conv_input.shape), "gflop": conv_gflop,
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {gflop:.0f} GFLOP in {iteration:.2f} s: {gflop / iteration:.0f} GFLOP/s; "
           f"{100 * share:.0f} % of the time in convolutions, which run at "
           f"{result['convolution_gflops_per_second']:.0f} GFLOP/s")
+    print("  GFLOP by network: " + ", ".join(f"{name} {value:.0f}" for name, value in by_network.items()))
     for name, rate in references.items():
         print(f"  reference, {name}: {rate:.0f} GFLOP/s")
     print(f"  at the faster reference's rate the same arithmetic takes {gflop / peak:.2f} s: "

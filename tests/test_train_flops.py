@@ -38,8 +38,9 @@ def test_flops_and_the_costliest_convolution_match_a_hand_count():
     task, batch = _TwoConvTask(), torch.randn(2, 3, 5, 6)
     # first conv: 2 images x 4 outputs x 30 pixels, each 3 x 3 x 3 multiply-adds: 2 * 240 * 27 = 12960
     # second: 2 x 8 x 30 outputs, each 4 multiply-adds: 2 * 480 * 4 = 3840
-    flops = script.count_flops(task, batch)
+    flops, by_network = script.count_flops(task, batch)
     assert sum(flops.values()) * 1e9 == pytest.approx(12960 + 3840)
+    assert by_network["Sequential"] * 1e9 == pytest.approx(12960 + 3840)
     module, reference_input, gflop = script.costliest_convolution(task, batch)
     assert module is task.net[0] and gflop * 1e9 == pytest.approx(12960)
     assert reference_input.shape == batch.shape
