@@ -83,17 +83,21 @@ class LimbPainter:
                 keypoints[j] = (index % self.width, index // self.width)
         return keypoints
 
+    def source_colours(self, pixels: torch.Tensor) -> dict:
+        """Each limb stroke's median colour (0-255) under the source's own skeleton."""
+        image = pixels.permute(1, 2, 0).numpy()
+        colours = {}
+        for name, paint in strokes(self.keypoints_of[self._key(pixels)], self.conv, self.scale).items():
+            region = np.zeros((self.height, self.width), np.uint8)
+            paint(region, 255)
+            if region.any():
+                colours[name] = np.median(image[region > 0], axis=0)
+        return colours
+
     def __call__(self, sources: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
         drawn = []
         for source, pose in zip(sources, poses):
-            pixels = (source * 255.0).round().to(torch.uint8)
-            image = pixels.permute(1, 2, 0).numpy()
-            colours = {}
-            for name, paint in strokes(self.keypoints_of[self._key(pixels)], self.conv, self.scale).items():
-                region = np.zeros((self.height, self.width), np.uint8)
-                paint(region, 255)
-                if region.any():
-                    colours[name] = np.median(image[region > 0], axis=0)
+            colours = self.source_colours((source * 255.0).round().to(torch.uint8))
             canvas = self.background.copy()
             for name, paint in strokes(self._target_keypoints(pose), self.conv, self.scale).items():
                 if name in colours:

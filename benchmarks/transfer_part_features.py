@@ -21,7 +21,6 @@ import random
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -128,20 +127,8 @@ class PredictedColourPainter(LimbPainter):
         super().__init__(frames, mean, blur)
         self.colours_of = {self._key(frames.pixels[i]): colours[i] for i in range(len(colours))}
 
-    def __call__(self, sources: torch.Tensor, poses: torch.Tensor) -> torch.Tensor:
-        drawn = []
-        for source, pose in zip(sources, poses):
-            colours = self.colours_of[self._key((source * 255.0).round().to(torch.uint8))]
-            canvas = self.background.copy()
-            for name, paint in strokes(self._target_keypoints(pose), self.conv, self.scale).items():
-                if name in colours:
-                    region = np.zeros((self.height, self.width), np.uint8)
-                    paint(region, 255)
-                    canvas[region > 0] = colours[name] * 255.0
-            if self.blur > 0:
-                canvas = cv2.GaussianBlur(canvas, (0, 0), self.blur)
-            drawn.append(torch.from_numpy(canvas / 255.0).permute(2, 0, 1).float())
-        return torch.stack(drawn)
+    def source_colours(self, pixels: torch.Tensor) -> dict:
+        return {name: colour * 255.0 for name, colour in self.colours_of[self._key(pixels)].items()}
 
 
 def main() -> None:
