@@ -107,9 +107,9 @@ class Steps:
     def _start(self, name: str, command: list[str]) -> subprocess.Popen:
         self.commands.append(f"[{name}] " + " ".join(command))
         print(f"[{name}] {' '.join(command)}", flush=True)
-        output = open(self.logs / f"{name}.out", "w")
-        return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        with open(self.logs / f"{name}.out", "w") as output:  # the child keeps its own descriptor
+            return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
     def _finish(self, name: str, process: subprocess.Popen, start: float, deadline_hit: bool) -> bool:
         self.seconds[name] = round(time.perf_counter() - start, 1)
@@ -156,10 +156,10 @@ class Steps:
 
 
 def _history(checkpoint: Path) -> list[dict]:
-    import torch
+    """The run's evaluations, one per epoch, as its checkpoint keeps them."""
+    from streid_core.models.loading import load_checkpoint
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return [{k: v for k, v in row.items()} for row in state.get("history", [])]
+    return list(load_checkpoint(checkpoint).get("history", []))
 
 
 def _map_curve(histories: dict[str, list[dict]], path: Path, iterations_per_epoch: int) -> Path:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streid_core.atomic import write_json  # noqa: E402
-from train_speed import IMAGES_PER_ID, with_poses, write_dataset  # noqa: E402
+from train_speed import IMAGES_PER_ID, readme_streidnet, with_poses, write_dataset  # noqa: E402
 
 CONV_KERNELS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution",
                 "aten::convolution", "aten::conv2d")
@@ -44,22 +44,11 @@ def build_iteration(args: argparse.Namespace, folder: Path):
     """The README's ST-ReIDNet task and batches for --iterations + 2 steps."""
     from torch.utils.data import DataLoader
 
-    from streid_core.data.preprocessor import ReidImageDataset
-    from streid_core.data.samplers import SparseTemporalTripletSampler, TripletBatchSampler
-    from streid_core.training.streidnet import StreidNetTask
-    from streid_core.training.streidnet_config import StreidNetConfig
+    from streid_core.data.samplers import TripletBatchSampler
 
     steps = args.iterations + 2
     data = with_poses(write_dataset(folder, max(8, math.ceil(3 * args.triplets * steps / IMAGES_PER_ID) + 1)))
-    config = StreidNetConfig(
-        num_classes=len(data.labels), arch=args.arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
-        smooth_label=True, soft_margin=True, mask=True, emb_smooth=True, device="cpu", amp="off",
-        lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0)
-    torch.manual_seed(0)
-    task = StreidNetTask(config)
-    images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",
-                              with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
-    sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2)
+    task, images, sampler = readme_streidnet(data, args.arch, args.height, args.width)
     loader = DataLoader(images, batch_sampler=TripletBatchSampler(sampler, args.triplets, drop_last=True))
     batches = []
     while len(batches) < steps:  # the sampler's epoch may be shorter than the steps wanted

@@ -176,26 +176,36 @@ STREIDNET_VARIANTS = (
 )
 
 
-def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant: str, amp: str, changes: dict,
-                   run: RunContext) -> Row:
-    """One timed ST-ReIDNet row on this process (one rank of `run.dist` when distributed)."""
+def readme_streidnet(data: BenchData, arch: str, height: int, width: int, amp: str = "off",
+                     changes: dict | None = None, run: RunContext | None = None):
+    """The README's ST-ReIDNet iteration (stage 0, --lambda-d 0.1 --lambda-dp 0.1 --mask, ...)
+    with `changes` to its model settings, on `data`: the task, its training images and its
+    sparse-temporal sampler (this rank's share when `run.dist` is distributed)."""
     from streid_core.data.samplers import SparseTemporalTripletSampler
     from streid_core.training.streidnet import StreidNetTask
     from streid_core.training.streidnet_config import StreidNetConfig
 
-    settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | changes
+    run = run or RunContext(torch.device("cpu"))
+    settings = dict(lambda_d=0.1, lambda_dp=0.1, lambda_recon=10.0) | (changes or {})
     config = StreidNetConfig(
-        num_classes=len(data.labels), arch=arch, last_stride=1, height=args.height, width=args.width, lr=2e-5,
+        num_classes=len(data.labels), arch=arch, last_stride=1, height=height, width=width, lr=2e-5,
         smooth_label=True, soft_margin=True, mask=True, emb_smooth=True, device=str(run.device), amp=amp,
         **settings)
     torch.manual_seed(0)
     task = StreidNetTask(config, run.dist, sync_bn=run.dist.is_distributed)
-    task.timer.enabled = True
-    totals = _PhaseTotals(task)
-    images = ReidImageDataset(data.records, data.labels, "streid_train", args.height, args.width, keypoints="coco17",
+    images = ReidImageDataset(data.records, data.labels, "streid_train", height, width, keypoints="coco17",
                               with_pose=True, with_mask=True, pose_aug="gauss", eraser=True)
     sampler = SparseTemporalTripletSampler(data.records, data.labels, 0.7, skip_frame=2,
                                            num_replicas=run.dist.world_size, rank=run.dist.rank)
+    return task, images, sampler
+
+
+def _streidnet_row(args: argparse.Namespace, data: BenchData, arch: str, variant: str, amp: str, changes: dict,
+                   run: RunContext) -> Row:
+    """One timed ST-ReIDNet row on this process (one rank of `run.dist` when distributed)."""
+    task, images, sampler = readme_streidnet(data, arch, args.height, args.width, amp, changes, run)
+    task.timer.enabled = True
+    totals = _PhaseTotals(task)
     loader = EpochLoader(TrainData(images, TripletBatchSampler(sampler, args.triplets, drop_last=True)),
                          args.workers, seed=0, pin_memory=run.device.type == "cuda")
     task.on_epoch_start(1)
@@ -269,8 +279,6 @@ def _reference_at(args: argparse.Namespace, arch: str, commit: str) -> Row:
 
 def _rank_row(args: argparse.Namespace, data: BenchData) -> None:
     """Inside torchrun: time the reference row as one rank; rank 0 writes it to --rank-row."""
-    import json
-
     from streid_core.training.distributed import init_distributed, shutdown_distributed
 
     dist_ctx, device = init_distributed(torch.device(args.device))
