@@ -204,12 +204,15 @@ def test_iteration_with_stubbed_networks_combines_losses_as_the_spec():
     #   self (3 rows): L1 = (1 + 0 + 0.5) / 3 = 0.5; masked = (1 + 0 + 0) / 3 -> (0.5 + 3) / 10 = 0.35
     #   swap (anchor, positive): L1 = (1 + 0) / 2 = 0.5; masked 0.5 -> (0.5 + 4.5) / 10 = 0.5
     #   G_r = 0.7 * 0.5 + 0.3 * 0.35 = 0.455
+    # Di's logit is its input's mean: 1, 0, -0.5 for the real thirds, 0 for every fake.
     # G_gan_Di = BCE(0, 1) = ln 2; G_gan_Dp = BCE(ln 3, 1) = ln(1 + 1/3) = ln(4/3)
     # G = 0.1 ln 2 + 0.2 ln(4/3) + 10 * 0.455
-    # D_i = (BCE(0, 1) + BCE(0, 0)) / 2 = ln 2; D_p = (ln(4/3) + ln(1 + 3)) / 2
+    # D_i = (mean over reals of BCE(x, 1) + BCE(0, 0)) / 2, BCE(x, 1) = ln(1 + e^-x):
+    #       ((ln(1 + e^-1) + ln 2 + ln(1 + e^0.5)) / 3 + ln 2) / 2
+    # D_p = (ln(4/3) + ln(1 + 3)) / 2
     task = _new_task(lambda_d=0.1, lambda_dp=0.2, lambda_recon=10.0)
     task.generator.register_forward_hook(lambda m, i, out: out * 0.0)
-    task.image_discriminator.register_forward_hook(lambda m, i, out: out * 0.0)
+    task.image_discriminator.register_forward_hook(lambda m, i, out: out * 0.0 + i[0].mean(dim=(1, 2, 3)).view(-1, 1))
     task.pose_discriminator.register_forward_hook(lambda m, i, out: out * 0.0 + math.log(3.0))
     seen = []
     task.pose_discriminator.register_forward_pre_hook(lambda m, args: seen.append([a.detach().clone() for a in args]))
@@ -225,7 +228,8 @@ def test_iteration_with_stubbed_networks_combines_losses_as_the_spec():
     assert losses["G_gan_Di"] == pytest.approx(math.log(2), abs=1e-6)
     assert losses["G_gan_Dp"] == pytest.approx(math.log(4 / 3), abs=1e-6)
     assert losses["G"] == pytest.approx(0.1 * math.log(2) + 0.2 * math.log(4 / 3) + 4.55, abs=1e-5)
-    assert losses["D_i"] == pytest.approx(math.log(2), abs=1e-6)
+    real_di = (math.log(1 + math.exp(-1)) + math.log(2) + math.log(1 + math.exp(0.5))) / 3
+    assert losses["D_i"] == pytest.approx((real_di + math.log(2)) / 2, abs=1e-6)
     assert losses["D_p"] == pytest.approx((math.log(4 / 3) + math.log(4)) / 2, abs=1e-6)
     assert losses["E"] == pytest.approx(losses["G"] + losses["E_t"] + losses["E_c"], abs=1e-5)
     assert losses["loss"] == pytest.approx(losses["E"] + losses["D_i"] + losses["D_p"], abs=1e-5)
