@@ -79,12 +79,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..atomic import check_output_dir, write_json
     from ..data import load_dataset
     from ..data.protocols import resolve_protocol
+    from ..data.validation import check_scorable
     from ..device import resolve_device
     from ..evaluation.pipeline import ReRanking, evaluate_reid
     from ..numerics import amp_dtype, check_amp
 
     _check_args(args)
     checkpoint = Path(args.checkpoint)
+    if checkpoint.is_dir():
+        raise StreidError(f"{checkpoint}: is a folder, not a checkpoint; pass the checkpoint.pth.tar or "
+                          "model_best.pth.tar of a run")
     if not checkpoint.is_file():  # fail before the dataset is read
         raise StreidError(f"{checkpoint}: checkpoint not found; pass the checkpoint.pth.tar or model_best.pth.tar of a run")
     root = dataset_root(args)
@@ -94,6 +98,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if cache_dir is not None:
         check_output_dir(cache_dir, "--cache-dir")
     dataset = load_dataset(root, split=args.split, query_mode=args.query_mode)
+    check_scorable(dataset)  # before the images are embedded
     protocol = resolve_protocol(args.protocol or dataset.protocol)
     device = resolve_device(args.device)
     check_amp(args.amp, device)

@@ -35,7 +35,7 @@ def run_export(args: argparse.Namespace) -> int:
     import torch
 
     from ..atomic import check_output_file
-    from ..evaluation.export import export_onnx, export_torchscript, max_abs_difference, onnx_session
+    from ..evaluation.export import check_opset, export_onnx, export_torchscript, max_abs_difference, onnx_session
     from ..models.loading import load_encoder
 
     if not args.onnx and not args.torchscript:
@@ -43,8 +43,8 @@ def run_export(args: argparse.Namespace) -> int:
     for flag, out in (("--onnx", args.onnx), ("--torchscript", args.torchscript)):
         if out:
             check_output_file(out, flag)
-    if args.opset is not None and args.opset < 7:
-        raise StreidError(f"--opset {args.opset}: ONNX opsets start at 7; leave it out for the exporter's choice")
+    if args.onnx:
+        check_opset(args.opset, args.exporter)  # before the checkpoint is read
     model, (height, width) = load_encoder(Path(args.checkpoint), "cpu")
     if args.onnx:
         path = export_onnx(model, args.onnx, height, width, exporter=args.exporter, opset=args.opset)

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_pose(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..data.pose_estimation import MediaPipePoseEstimator, check_outputs, estimate_folder, list_images
+    from ..data.pose_estimation import (MediaPipePoseEstimator, check_images, check_outputs, estimate_folder,
+                                         list_images)
 
     for flag, value in (("--min-visibility", args.min_visibility),
                         ("--min-detection-confidence", args.min_detection_confidence)):
@@ -49,6 +50,7 @@ def run_pose(args: argparse.Namespace) -> int:
             raise StreidError(f"{flag} {value}: must lie in [0, 1]")
     images = list_images(args.images)
     check_outputs(images, args.out, args.overwrite)  # before MediaPipe spends seconds loading
+    check_images(images)
     with MediaPipePoseEstimator(args.min_visibility, args.min_detection_confidence) as estimator:
         summary = estimate_folder(
             images, args.out, estimator, overwrite=args.overwrite,

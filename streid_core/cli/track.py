@@ -120,6 +120,13 @@ def run_track(args: argparse.Namespace) -> int:
         raise StreidError(f"{args.dets}: detections in frame {last_detected}, but the sequence has {num_frames} "
                           f"frames; check --frames/--seqinfo")
 
+    if args.checkpoint.lower() != "none":  # appearance reads the frame of every detection: all must be there first
+        missing = sorted(n for n, (_, scores) in detections.items() if n not in images
+                         and (args.min_conf is None or (scores >= args.min_conf).any()))
+        if missing:
+            raise StreidError(f"--frames {args.frames}: no image for frame {missing[0]}, which has detections "
+                              f"({len(missing)} such frame(s)); add the frames, or pass --checkpoint none to track "
+                              "by motion alone")
     embedder = None if args.checkpoint.lower() == "none" else _build_embedder(args.checkpoint, args.device, args.amp)
     tracker = Tracker(config, embedder)
     empty = (np.zeros((0, 4)), np.zeros(0))

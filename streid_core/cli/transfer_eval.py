@@ -4,6 +4,7 @@ streid_core/evaluation/pose_transfer.py for the definitions."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ._args import add_amp_arg, add_checkpoint_arg, add_dataset_args, add_device_arg, command_parser, dataset_root
@@ -41,17 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_transfer_eval(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_file, write_json
+    from ..atomic import atomic_file, check_output_file, write_json
     from ..errors import StreidError
 
     for flag, value, low in (("--pairs", args.pairs, 1), ("--batch-size", args.batch_size, 1),
                              ("--figure-rows", args.figure_rows, 1)):
         if value < low:
             raise StreidError(f"{flag} {value}: must be >= {low}")
-    if args.min_pose_distance < 0:
-        raise StreidError(f"--min-pose-distance {args.min_pose_distance}: must be >= 0")
+    if not (math.isfinite(args.min_pose_distance) and args.min_pose_distance >= 0):
+        raise StreidError(f"--min-pose-distance {args.min_pose_distance}: must be a finite number >= 0")
     if args.figure and Path(args.figure).suffix.lower() != ".png":
         raise StreidError(f"--figure {args.figure}: the figure is a PNG; give a path ending in .png")
+    for flag, value in (("--out", args.out), ("--figure", args.figure)):
+        if value:
+            check_output_file(value, flag)  # before the drawing, not after it
     if bool(args.checkpoint_file) == bool(args.checkpoint):
         raise StreidError("give the checkpoint once: CHECKPOINT or --checkpoint FILE (a `streid train` run's "
                           "checkpoint.pth.tar)")

@@ -194,15 +194,30 @@ def pose_file_for(image: Path, out_dir: Path) -> Path:
 
 
 def check_outputs(images: Sequence[Path], out_dir: Path, overwrite: bool) -> None:
-    """Refuse an --out that is a file, or existing pose files of these images unless `overwrite`."""
+    """Refuse an --out that is a file (or under one, or not writable), or existing pose files of
+    these images unless `overwrite`."""
+    from ..atomic import check_output_dir
+
     if out_dir.exists() and not out_dir.is_dir():
         raise StreidError(f"--out {out_dir}: exists and is not a folder; pass a folder for the pose files")
+    check_output_dir(out_dir, "--out")
     existing = [pose_file_for(p, out_dir) for p in images if pose_file_for(p, out_dir).exists()]
     if existing and not overwrite:
         raise StreidError(
             f"{existing[0]}: pose file exists ({len(existing)} of {len(images)} images already have one); "
             f"pass --overwrite to replace them or choose another --out"
         )
+
+
+def check_images(images: Sequence[Path]) -> None:
+    """Refuse a damaged image before MediaPipe loads and any pose file is written (header and
+    end marker only, as the dataset check does: a tenth of a decode)."""
+    from .validation import image_problem
+
+    problems = [problem for problem in map(image_problem, map(str, images)) if problem]
+    if problems:
+        more = f" (and {len(problems) - 1} more bad image(s))" if len(problems) > 1 else ""
+        raise StreidError(f"{problems[0]}{more}")
 
 
 @dataclass

@@ -153,6 +153,34 @@ def _unmatched(query: Sequence[Record], gallery: Sequence[Record]) -> list[int]:
     return [pid for pid in sorted(q_cams) if not _has_match(q_cams[pid], g_cams.get(pid, set()))]
 
 
+def check_train_identities(dataset: LoadedDataset, train: Sequence[Record], combine_flag: str | None) -> None:
+    """Refuse a training set of fewer than two identities, naming the split (the triplet and pair
+    samplers need a negative; they would refuse it too, but without naming the file).
+    `combine_flag`: the flag that also trains on the validation identities, None when it is on."""
+    splits = dataset.split_sources.get("trainval", dataset.root / "splits.json")
+    if not train:
+        raise StreidError(f"{splits}: split {dataset.split} has no training images; list identities under trainval")
+    pids = {r.pid for r in train}
+    if len(pids) < 2:
+        hint = f" (or pass {combine_flag} to train on the validation identities too)" \
+            if combine_flag and {r.pid for r in dataset.val} - pids else ""
+        raise StreidError(f"{splits}: split {dataset.split} trains on 1 identity (pid {min(pids)}), but triplets and "
+                          f"pairs need at least two; list more identities under trainval{hint}")
+
+
+def check_scorable(dataset: LoadedDataset) -> None:
+    """Refuse, before any image is embedded, a test set where no query can be scored: no query
+    identity has a gallery image of itself from another camera (e.g. one image per test
+    identity, or a single camera)."""
+    query_pids = {r.pid for r in dataset.query}
+    if query_pids and len(_unmatched(dataset.query, dataset.gallery)) == len(query_pids):
+        test_file = dataset.split_sources.get("query", dataset.root / "splits.json")
+        raise StreidError(f"{test_file}: split {dataset.split} has no query identity with a gallery image of itself "
+                          "from another camera (same-pid same-camera images are junk), so no query can be scored; "
+                          "give the test identities images from two cameras (or at least two images each when "
+                          "every image is its own camera)")
+
+
 def split_problems(dataset: LoadedDataset, val: Sequence[Record] = (), protocol: str | None = None,
                    allow_overlap: bool = False) -> list[str]:
     """Problems of the split's semantics (see the module's docstring). `val` is the held-out

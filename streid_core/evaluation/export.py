@@ -13,10 +13,13 @@ on ResNet encoders (`tests/test_export.py` checks both); "dynamo" is the default
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
+import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,31 @@ OUTPUT_NAME = "features"
 EXPORTERS = ("dynamo", "torchscript")
 # The legacy exporter needs an explicit opset; 17 is the newest every onnxruntime >= 1.14 runs.
 TORCHSCRIPT_OPSET = 17
+MIN_OPSET = 7
+
+
+def max_opset(exporter: str) -> int:
+    """The newest opset `exporter` can write here: the tracer's own limit, or for dynamo the
+    newest the installed onnx knows (dynamo converts to it, and silently keeps its own when it
+    cannot)."""
+    if exporter == "torchscript":
+        from torch.onnx import _constants
+
+        return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
+    onnx = _require("onnx", "ONNX export")
+    return int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int | None, exporter: str) -> None:
+    """Refuse an --opset the exporter cannot write, before the model is loaded."""
+    if opset is None:
+        return
+    if opset < MIN_OPSET:
+        raise StreidError(f"--opset {opset}: ONNX opsets start at {MIN_OPSET}; leave it out for the exporter's choice")
+    newest = max_opset(exporter)
+    if opset > newest:
+        raise StreidError(f"--opset {opset}: the {exporter} exporter writes opsets up to {newest}; pass {newest} "
+                          "or lower, or leave it out for the exporter's choice")
 
 
 def _require(module: str, purpose: str):
@@ -52,13 +80,29 @@ def _example(height: int, width: int, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
 
 
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Silence these loggers: a failed opset conversion logs a whole traceback, and export_onnx
+    reports the opset it got in one line instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _onnx_bytes(model: nn.Module, example: torch.Tensor, exporter: str, opset: int | None) -> bytes:
     if exporter == "dynamo":
         _require("onnxscript", "the dynamo ONNX exporter (use --exporter torchscript to do without it)")
-        program = torch.onnx.export(
-            model, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, opset_version=opset, verbose=False,
-        )
+        with _quiet_loggers("onnxscript.version_converter", "torch.onnx._internal.exporter._compat"):
+            program = torch.onnx.export(
+                model, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, opset_version=opset, verbose=False,
+            )
         return program.model_proto.SerializeToString()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -81,6 +125,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, wi
     """
     if exporter not in EXPORTERS:
         raise StreidError(f"unknown ONNX exporter {exporter!r}; use one of {', '.join(EXPORTERS)}")
+    check_opset(opset, exporter)
     onnx = _require("onnx", "ONNX export")
     cpu_model = _cpu_copy(model)
     example = _example(height, width)
@@ -94,6 +139,11 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, height: int = 256, wi
         other = [e for e in EXPORTERS if e != exporter][0]
         raise StreidError(f"the {exporter} ONNX exporter failed ({type(exc).__name__}: "
                           f"{(str(exc).splitlines() or [''])[0][:160]}); try --exporter {other}") from exc
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and written != opset:
+        # dynamo falls back to its own opset when it cannot convert, with only a logged warning
+        raise StreidError(f"--opset {opset}: the {exporter} exporter wrote opset {written} instead; pass "
+                          f"--opset {written}, or leave it out for the exporter's choice")
     metadata = {
         "producer": "streid", "input": INPUT_NAME, "output": OUTPUT_NAME,
         "height": str(height), "width": str(width), "feature_dim": str(feature_dim),

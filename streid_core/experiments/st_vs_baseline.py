@@ -117,6 +117,10 @@ class ComparisonBudget:
         refuse its own config, but only after the earlier runs had trained)."""
         import math
 
+        from ..models.reid import ARCHS
+
+        if self.arch not in ARCHS:  # else only the first run, after creating its folder, would say so
+            raise StreidError(f"--arch {self.arch!r}: not a ResNet streid builds; use one of {', '.join(ARCHS)}")
         for name in ("height", "width"):
             if getattr(self, name) < 32 or getattr(self, name) % 32:
                 raise StreidError(f"--{name} {getattr(self, name)}: must be positive and divisible by 32 (ST-ReIDNet's G)")

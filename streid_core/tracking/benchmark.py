@@ -82,28 +82,41 @@ def load_embedder(checkpoint: str | Path, device: str = "cpu", flag: str = "--ch
     return make_reid_embedder(encoder, int(height), int(width), resolved, amp)
 
 
-def _frames(root: Path, seq: GroundTruthSequence, need_images: bool,
-            progress: str | None) -> Iterator[tuple[int, np.ndarray | None, np.ndarray, np.ndarray]]:
-    """What run_sequence takes, for one sequence: frame number, image (only when needed), boxes, scores."""
-    from tqdm import tqdm
+def _frame_path(root: Path, seq: GroundTruthSequence, number: int) -> Path:
+    return root / seq.name / seq.seqinfo.im_dir / f"{number:06d}{seq.seqinfo.im_ext}"
 
-    from ..data.images import load_image
 
+def _sequence_detections(root: Path, seq: GroundTruthSequence,
+                         need_images: bool) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The sequence's detections, once checked against its seqinfo.ini and (when the frames are
+    needed) its frame files, so that a bad sequence stops the benchmark before any tracking."""
     folder = root / seq.name
     detections = read_detections(folder / "det" / "det.txt")
     last = max(detections, default=0)
     if last > seq.seqinfo.seq_length:
         raise StreidError(f"{folder / 'det' / 'det.txt'}: detections in frame {last}, but seqLength is "
                           f"{seq.seqinfo.seq_length}; fix {folder / 'seqinfo.ini'}")
+    if need_images:
+        for number in sorted(detections):
+            path = _frame_path(root, seq, number)
+            if not path.is_file():
+                raise StreidError(f"{path}: frame missing; the sequence's {seq.seqinfo.im_dir}/ must hold every frame")
+    return detections
+
+
+def _frames(root: Path, seq: GroundTruthSequence, detections: dict[int, tuple[np.ndarray, np.ndarray]],
+            need_images: bool, progress: str | None) -> Iterator[tuple[int, np.ndarray | None, np.ndarray, np.ndarray]]:
+    """What run_sequence takes, for one sequence: frame number, image (only when needed), boxes, scores."""
+    from tqdm import tqdm
+
+    from ..data.images import load_image
+
     empty = (np.zeros((0, 4)), np.zeros(0))
     for number in tqdm(range(1, seq.seqinfo.seq_length + 1), desc=progress, unit="frame", disable=progress is None):
         boxes, scores = detections.get(number, empty)
         image = None
         if need_images and len(boxes):
-            path = folder / seq.seqinfo.im_dir / f"{number:06d}{seq.seqinfo.im_ext}"
-            if not path.is_file():
-                raise StreidError(f"{path}: frame missing; the sequence's {seq.seqinfo.im_dir}/ must hold every frame")
-            image = np.asarray(load_image(str(path)).convert("RGB"))
+            image = np.asarray(load_image(str(_frame_path(root, seq, number))).convert("RGB"))
         yield number, image, boxes, scores
 
 
@@ -136,15 +149,20 @@ def run_benchmark(videos: str | Path, checkpoints: dict[str, str | Path], out: s
     sequences = find_sequences(videos)
     trackers: dict[str, Path | None] = {MOTION_ONLY: None, **{name: Path(p) for name, p in checkpoints.items()}}
 
+    # Every sequence and checkpoint is read before the first tracker runs: a damaged file found
+    # after motion-only tracking would leave a half-filled results/ behind.
+    detections = {seq.name: _sequence_detections(videos, seq, bool(checkpoints)) for seq in sequences}
+    embedders = {name: None if checkpoint is None else load_embedder(checkpoint, device, amp=amp)
+                 for name, checkpoint in trackers.items()}
+
     results, seconds = {}, {}
-    for name, checkpoint in trackers.items():
-        embedder = None if checkpoint is None else load_embedder(checkpoint, device, amp=amp)
+    for name, embedder in embedders.items():
         results[name] = out / "results" / name
         start = time.perf_counter()
         for seq in sequences:
             tracker = Tracker(config, embedder)
             label = f"{name} {seq.name}" if progress else None
-            rows = run_sequence(tracker, _frames(videos, seq, embedder is not None, label))
+            rows = run_sequence(tracker, _frames(videos, seq, detections[seq.name], embedder is not None, label))
             write_results(results_file(results[name], seq.name), rows)
         seconds[name] = round(time.perf_counter() - start, 2)
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ..data.dataset import load_dataset, resolve_dataset_dir
-from ..data.validation import check_run_data
+from ..data.validation import check_run_data, check_train_identities
 from ..data.preprocessor import ReidImageDataset
 from ..data.samplers import RandomTripletSampler, TripletBatchSampler
 from ..errors import StreidError
@@ -152,8 +152,7 @@ def baseline_data(config: BaselineConfig, run: RunContext) -> tuple[TrainData, E
     """Training data (dataset + this process's batch sampler), evaluation sets, #classes."""
     dataset = load_dataset(resolve_dataset_dir(config.data_dir, config.dataset), config.split, config.combine_trainval)
     records, labels = dataset.train_set, dataset.labels
-    if not records:
-        raise StreidError(f"{dataset.root}: split {config.split} has no training images; check splits.json")
+    check_train_identities(dataset, records, None if config.combine_trainval else "--combine-trainval")  # before the samplers are built
     height, width = config.input_size
     images = ReidImageDataset(records, labels, "baseline_train", height, width, eraser=config.eraser, seed=config.seed)
     world, rank = run.dist.world_size, run.dist.rank

@@ -174,6 +174,10 @@ class BaselineConfig:
                 raise StreidError(f"{flag} {value}: must be a positive number of pixels")
         check_rate("--lr", self.lr, positive=True)
         check_rate("--momentum", self.momentum)
+        if self.opt_name != "SGD" and self.momentum != BaselineConfig.momentum:
+            # make_optimizer gives momentum to SGD alone; any other optimiser would silently ignore it
+            raise StreidError(f"--momentum {self.momentum}: only --opt-name SGD uses it (this run uses "
+                              f"{self.opt_name}); pass --opt-name SGD, or drop --momentum")
         check_rate("--weight-decay", self.weight_decay)
         check_rate("--lambda-tri", self.lambda_tri)
         check_rate("--lambda-cla", self.lambda_cla)

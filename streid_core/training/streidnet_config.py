@@ -224,6 +224,9 @@ class StreidNetRunConfig:
             raise StreidError(f"--transfer-eval-every {self.transfer_eval_every}: must be >= 0 (0: off)")
         if self.transfer_eval_pairs < 1:
             raise StreidError(f"--transfer-eval-pairs {self.transfer_eval_pairs}: must be >= 1")
+        if self.display is not None and self.display.display_id < 0:  # would be read as "off" without a word
+            raise StreidError(f"--display-id {self.display.display_id}: must be >= 1 (visdom window id), or 0 to turn "
+                              "the display off")
         if self.display is not None and self.display.display_id > 0:
             for flag, value in (("--display-freq", self.display.display_freq),
                                 ("--update-html-freq", self.display.update_html_freq)):
@@ -234,6 +237,10 @@ class StreidNetRunConfig:
             if self.display.display_winsize < 1 or self.display.single_pane_ncols < 0:
                 raise StreidError(f"--display-winsize {self.display.display_winsize} --display-single-pane-ncols "
                                   f"{self.display.single_pane_ncols}: need >= 1 and >= 0")
+        name = Path(self.name)
+        if not self.name.strip() or name.is_absolute() or ".." in name.parts or name == Path("."):
+            # the run must get its own folder under --checkpoints, not the folder itself or one outside it
+            raise StreidError(f"--name {self.name!r}: must name a folder under --checkpoints, e.g. --name dance_run1")
         check_output_dir(self.run_dir, "--checkpoints/--name")
         self.loop_config().validate()
 

@@ -13,7 +13,7 @@ from ..data.dataset import load_dataset, resolve_dataset_dir
 from ..data.preprocessor import ReidImageDataset
 from ..data.records import LoadedDataset
 from ..data.samplers import SparseTemporalTripletSampler, TripletBatchSampler
-from ..data.validation import check_run_data
+from ..data.validation import check_run_data, check_train_identities
 from ..errors import StreidError
 from ..models.loading import load_checkpoint
 from .config import LoopConfig
@@ -58,8 +58,7 @@ def streidnet_data(cfg: StreidNetRunConfig, dist: DistContext | None = None) -> 
         raise StreidError(f"{root}: the dataset has no pose files; ST-ReIDNet needs keypoints (poses/) for every "
                           "training image (streid baseline trains without them)")
     records, labels = dataset.train_set, dataset.labels
-    if not records:
-        raise StreidError(f"{root}: split 0 has no training images; check splits.json")
+    check_train_identities(dataset, records, None if cfg.select_on == "test" else "--select-on test")  # before the sampler is built
     m = cfg.model
     images = ReidImageDataset(records, labels, "streid_train", m.height, m.width, keypoints=dataset.keypoints,
                               with_pose=True, with_mask=True, pose_aug=cfg.pose_aug, eraser=cfg.eraser,
