@@ -80,6 +80,15 @@ def test_wrong_inputs_are_one_line_errors(trained):
         model.render(source, np.zeros((18, 2)), keypoints_convention="openpose18")
     with pytest.raises(StreidError, match="holds no ST-ReIDNet generator"):
         PoseTransfer(folder / "model_best.pth.tar")
+    # a pose with no joint on the canvas would still be drawn, as a person in no pose: refused
+    with pytest.raises(StreidError, match="no joint lies on the"):
+        model.render(source, np.full((17, 2), np.nan))
+    with pytest.raises(StreidError, match="no joint lies on the"):
+        model.render(source, kps + 1000.0)  # every joint beyond the source image's 16x32 pixels
+    blank = folder / "blank_pose.txt"
+    write_keypoints(blank, np.full((17, 2), np.nan), COCO17)
+    with pytest.raises(StreidError, match="blank_pose.txt: no joint"):
+        transfer(folder / "checkpoint.pth.tar", source, blank)
 
 
 def test_transfer_command_writes_an_image_of_the_canvas_size(trained, tmp_path, capsys):

@@ -112,7 +112,13 @@ class PoseTransfer:
         """(1, K, H, W) heat-maps of keypoints given in a source canvas of `source_size` = (width, height)."""
         height, width = self.image_size
         kps = keypoints_to_canvas(self._keypoints(target_keypoints, keypoints_convention), source_size, height, width)
-        return torch.from_numpy(pose_maps(kps, height, width))[None].to(self.device)
+        maps = pose_maps(kps, height, width)
+        if not maps.any():  # G would still draw, a person in no pose at all
+            name = os.fspath(target_keypoints) if isinstance(target_keypoints, (str, os.PathLike)) else "keypoints"
+            raise StreidError(f"{name}: no joint lies on the {width}x{height} canvas (every joint missing or outside "
+                              f"the source image's {source_size[0]}x{source_size[1]} pixels); give a pose with "
+                              "visible joints, in the source image's pixels")
+        return torch.from_numpy(maps)[None].to(self.device)
 
     @torch.inference_mode()
     def _draw(self, appearance: tuple[torch.Tensor, torch.Tensor | None], pose: torch.Tensor) -> Image.Image:
