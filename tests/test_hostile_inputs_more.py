@@ -223,3 +223,15 @@ def test_train_on_one_training_identity_names_the_split(tmp_path, capsys):
     err = _error(capsys)
     assert f"{tmp_path / 'data' / 'Tiny' / 'splits.json'}: split 0 trains on 1 identity (pid 0)" in err, err
     assert not (checkpoints / "x").exists()
+
+
+def test_a_long_reader_error_is_cut_at_a_word_and_marked():
+    from streid_core.models.torch_file import first_line
+
+    long = RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory " * 3
+                        + "\nsecond line")
+    line = first_line(long)
+    assert line.endswith("...") and len(line) <= 123 and "second" not in line
+    assert long.args[0].startswith(line[:-3]) and line[-4] != " " and line[:-3].split()[-1] in long.args[0].split()
+    assert first_line(RuntimeError("short text\nmore")) == "short text"
+    assert first_line(EOFError()) == ""

@@ -14,9 +14,16 @@ import torch
 from ..errors import StreidError
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """The exception's first line, cut at a word before `limit` characters (marked "...")."""
     text = str(exc).strip()
-    return text.splitlines()[0][:120] if text else ""  # EOFError of an empty file has no text
+    if not text:  # EOFError of an empty file has no text
+        return ""
+    line = text.splitlines()[0]
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0]
+    return (cut if len(cut) > limit // 2 else line[:limit]) + "..."
 
 
 def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
