@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from _make_datasets import make_dancereid, make_openreid
+from _make_datasets import coco17_pose, make_dancereid, make_openreid
 from _make_streid_batch import one_thread
 from streid_core.cli import build_parser, main
 from streid_core.cli.train import run_config
+from streid_core.data.keypoints import COCO17, write_keypoints
 from streid_core.errors import StreidError
 from streid_core.training.config import ReleaseQuirks
 from streid_core.training.streidnet_config import StreidNetConfig, StreidNetRunConfig
@@ -159,7 +160,10 @@ def test_readme_command_trains_one_tiny_epoch_end_to_end_and_transfers(tmp_path,
 
     out = tmp_path / "swap.png"
     source = next((tmp_path / "data" / "DanceReID" / "images").glob("0000_*.jpg"))
-    pose = next((tmp_path / "data" / "DanceReID" / "poses").glob("0003_*.txt"))
+    # another dancer's pose, in the source image's pixels (the fixture's poses are drawn for a
+    # 128x256 crop, its JPEGs are 16x32: scaled by 1/8)
+    pose = tmp_path / "pose_0003.txt"
+    write_keypoints(pose, coco17_pose(3, 5) / 8.0, COCO17)
     assert main(["transfer", "--checkpoint", str(run / "checkpoint.pth.tar"), "--source", str(source),
                  "--pose", str(pose), "--out", str(out)]) == 0
     assert Image.open(out).size == (32, 64)
