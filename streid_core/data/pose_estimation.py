@@ -198,8 +198,6 @@ def check_outputs(images: Sequence[Path], out_dir: Path, overwrite: bool) -> Non
     these images unless `overwrite`."""
     from ..atomic import check_output_dir
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise StreidError(f"--out {out_dir}: exists and is not a folder; pass a folder for the pose files")
     check_output_dir(out_dir, "--out")
     existing = [pose_file_for(p, out_dir) for p in images if pose_file_for(p, out_dir).exists()]
     if existing and not overwrite:
