@@ -4,7 +4,7 @@ import pytest
 
 from streid_core.data.records import Record
 from streid_core.errors import StreidError
-from streid_core.training.pair_sampler import PairBatchSampler
+from streid_core.data.pair_sampler import PairBatchSampler
 
 # identity 9 has a single image: its positive pair can only repeat the anchor
 SIZES = {3: 4, 5: 3, 7: 5, 9: 1}

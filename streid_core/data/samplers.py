@@ -28,7 +28,7 @@ from ..errors import StreidError
 from .records import Record
 
 
-class _EpochSeeded:
+class EpochSeeded:
     """Seed, epoch and the DDP share shared by all samplers here."""
 
     def __init__(self, seed: int, num_replicas: int, rank: int) -> None:
@@ -46,7 +46,7 @@ class _EpochSeeded:
         return np.random.default_rng([self.seed, self.epoch])
 
 
-def _check_labels(records: Sequence[Record], labels: Mapping[int, int]) -> None:
+def check_labels(records: Sequence[Record], labels: Mapping[int, int]) -> None:
     for record in records:
         if record.pid not in labels:
             raise StreidError(f"{record.path}: identity {record.pid} has no training label; build the sampler from the training set")
@@ -130,14 +130,14 @@ class TripletDraw:
         return len(self.anchors)
 
 
-class _TripletSampler(_EpochSeeded, Sampler[tuple[int, int, int]]):
+class _TripletSampler(EpochSeeded, Sampler[tuple[int, int, int]]):
     """One triplet per training image per epoch; this rank keeps every num_replicas-th triplet
     starting at its rank (the last len % num_replicas triplets are dropped so ranks stay even)."""
 
     def __init__(self, records: Sequence[Record], labels: Mapping[int, int], order: np.ndarray,
                  seed: int, num_replicas: int, rank: int) -> None:
-        _EpochSeeded.__init__(self, seed, num_replicas, rank)
-        _check_labels(records, labels)
+        EpochSeeded.__init__(self, seed, num_replicas, rank)
+        check_labels(records, labels)
         self.records = records
         self.blocks = _Blocks.from_order(records, order)
         if len(self.blocks.block_start) < 2:
@@ -338,7 +338,7 @@ class TripletBatchSampler(Sampler[list[int]]):
             yield [t[0] for t in chunk] + [t[1] for t in chunk] + [t[2] for t in chunk]
 
 
-class PKBatchSampler(_EpochSeeded, Sampler[list[int]]):
+class PKBatchSampler(EpochSeeded, Sampler[list[int]]):
     """Identity-balanced batches: `num_identities` (P) identities x `num_instances` (K) images.
 
     Each epoch visits every identity once, in random order; the last batch is completed with
@@ -351,7 +351,7 @@ class PKBatchSampler(_EpochSeeded, Sampler[list[int]]):
     def __init__(self, records: Sequence[Record], labels: Mapping[int, int], num_identities: int,
                  num_instances: int, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
         super().__init__(seed, num_replicas, rank)
-        _check_labels(records, labels)
+        check_labels(records, labels)
         self.blocks = _Blocks.from_order(records, temporal_order(records))
         count = len(self.blocks.block_start)
         if num_instances < 1 or num_identities < 1 or num_identities > count:

@@ -29,6 +29,7 @@ import torch
 from ..data.dataset import load_dataset, resolve_dataset_dir
 from ..data.validation import check_run_data, check_train_identities
 from ..data.preprocessor import ReidImageDataset
+from ..data.pair_sampler import PairBatchSampler
 from ..data.samplers import RandomTripletSampler, TripletBatchSampler
 from ..errors import StreidError
 from ..losses import batch_hard_triplet_loss, label_smoothed_cross_entropy, siamese_verification_loss
@@ -39,7 +40,6 @@ from .distributed import all_gather, convert_sync_batchnorm, gather_with_grad, w
 from .engine import EvalData, FitResult, RunContext, check_resume, evaluate_split, fit, start_run
 from .hooks import TrainingHook
 from .loader import TrainData
-from .pair_sampler import PairBatchSampler
 from ..numerics import autocast
 from .precision import grad_scaler
 from .run_logging import RunLog

@@ -5,7 +5,7 @@ positive pair (another image of its identity) followed by `np_ratio` negative pa
 other identities, uniform over images). Batches hold `batch_size` consecutive pairs laid out
 [first images; second images], the layout the encoder's Siamese head pairs up.
 
-Like the samplers in `streid_core.data.samplers`, an epoch is drawn from (seed, epoch) only, so
+Like the samplers in `samplers.py`, an epoch is drawn from (seed, epoch) only, so
 a resumed run replays it; with num_replicas/rank each process takes a disjoint share of every
 global batch. Incomplete last batches are dropped (a batch of one pair has nothing to mine).
 """
@@ -16,23 +16,20 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
-from ..data.records import Record
 from ..errors import StreidError
+from .records import Record
+from .samplers import EpochSeeded, check_labels
 
 
-class PairBatchSampler(Sampler[list[int]]):
+class PairBatchSampler(EpochSeeded, Sampler[list[int]]):
     def __init__(self, records: Sequence[Record], labels: Mapping[int, int], batch_size: int, np_ratio: int = 3,
                  seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise StreidError(f"rank {rank} of {num_replicas} replicas is invalid; need 0 <= rank < num_replicas")
+        EpochSeeded.__init__(self, seed, num_replicas, rank)
         if batch_size < 1 or batch_size % num_replicas:
             raise StreidError(f"batch size {batch_size} cannot be split over {num_replicas} processes; use a multiple of it")
         if np_ratio < 1:
             raise StreidError(f"np_ratio {np_ratio}: need at least one negative pair per positive pair")
-        for record in records:
-            if record.pid not in labels:
-                raise StreidError(f"{record.path}: identity {record.pid} has no training label; "
-                                  "build the sampler from the training set")
+        check_labels(records, labels)
         pids = np.array([labels[r.pid] for r in records], dtype=np.int64)
         if len(np.unique(pids)) < 2:
             raise StreidError("pair sampling needs at least two identities in the training set")
@@ -42,13 +39,6 @@ class PairBatchSampler(Sampler[list[int]]):
         self.identity = np.searchsorted(identities, pids)  # image -> identity block
         self.batch_size = batch_size
         self.np_ratio = np_ratio
-        self.seed = seed
-        self.epoch = 0
-        self.num_replicas = num_replicas
-        self.rank = rank
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     @property
     def num_pairs(self) -> int:
@@ -59,7 +49,7 @@ class PairBatchSampler(Sampler[list[int]]):
 
     def draw_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(first, second) dataset indices of all pairs of the epoch, in order."""
-        rng = np.random.default_rng([self.seed, self.epoch])
+        rng = self._generator()
         n = len(self.order)
         anchors = rng.permutation(n)
         block = self.identity[anchors]
