@@ -56,10 +56,11 @@ def _write_json(path: Path, obj: object) -> None:
 # ---------------------------------------------------------------- open-reid (docs/original-system.md §6.1 / §6.2)
 
 def openpose18_text(pid: int, index: int, missing: Iterable[int] = (3, 17)) -> str:
-    """FD-GAN pose file text: 18 lines "row col" (integers), "-1 -1" for the joints in `missing`."""
+    """FD-GAN pose file text: 18 lines "row col" (integers in the pixels of make_openreid's 8x16
+    images), "-1 -1" for the joints in `missing`."""
     lines = []
     for j in range(18):
-        lines.append("-1 -1" if j in missing else f"{(10 + 5 * j + index) % 128} {(4 + 3 * j + pid) % 64}")
+        lines.append("-1 -1" if j in missing else f"{(10 + 5 * j + index) % 16} {(4 + 3 * j + pid) % 8}")
     return "\n".join(lines) + "\n"
 
 
@@ -111,9 +112,10 @@ DANCE_VIDEOS = (("ZhuDSdmby8k", 2), ("Js76pyw4UDk", 3), ("7jRvxkYuYvk", 2))
 
 
 def coco17_pose(pid: int, frame: int) -> np.ndarray:
-    """A (17, 2) x, y pose inside the 128x256 crop, different per pid and frame."""
+    """A (17, 2) x, y pose in the pixels of make_dancereid's 16x32 images, different per pid and
+    frame."""
     j = np.arange(17, dtype=np.float64)
-    return np.stack([20 + 5 * j + (pid % 7) + 0.25, 30 + 12 * j + (frame % 11) + 0.5], axis=1)
+    return np.stack([20 + 5 * j + (pid % 7) + 0.25, 30 + 12 * j + (frame % 11) + 0.5], axis=1) / 8
 
 
 def make_dancereid(

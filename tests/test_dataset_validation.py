@@ -114,6 +114,28 @@ def test_a_pose_file_with_nan_is_refused(tmp_path):
     _check(root, poses=False)  # a run that reads no poses (the baseline) is not refused for them
 
 
+def test_poses_written_for_another_image_size_are_refused(tmp_path):
+    # the fixture's 16x32 images were, say, downscaled from 128x256 crops without their poses
+    root = make_dancereid(tmp_path / "DanceReID")
+    pose = root / "poses" / "0001_000005.txt"
+    keypoints = np.loadtxt(pose)
+    np.savetxt(pose, keypoints * 8, fmt="%s")
+    assert (keypoints * 8 >= [16, 32]).any(axis=1).all()  # every joint off the 16x32 image
+    with pytest.raises(StreidError, match=rf"^{pose}: none of its 17 joints lies inside its 16x32 image "
+                                          rf"{root / 'images' / '0001_000005.jpg'}; pose coordinates are pixels"):
+        _check(root, poses=True)
+    with pytest.raises(StreidError, match=r"0001_000005.txt: none of its 17 joints lies inside"):
+        validate(root, progress=False)  # `streid info --check`
+    # one joint inside is enough (a pose partly outside its crop is normal), and so is a pose
+    # that gives no joint at all (the detector found none: blank maps, as in the original)
+    keypoints = keypoints * 8
+    keypoints[4] = [3.0, 7.0]
+    np.savetxt(pose, keypoints, fmt="%s")
+    _check(root, poses=True)
+    np.savetxt(pose, np.full((17, 2), -1.0), fmt="%s")
+    _check(root, poses=True)
+
+
 def test_a_dancereid_pose_file_with_18_lines_is_refused(tmp_path):
     root = make_dancereid(tmp_path / "DanceReID")  # COCO-17: 17 lines "x y"
     pose = root / "poses" / "0002_000010.txt"

@@ -160,10 +160,9 @@ def test_readme_command_trains_one_tiny_epoch_end_to_end_and_transfers(tmp_path,
 
     out = tmp_path / "swap.png"
     source = next((tmp_path / "data" / "DanceReID" / "images").glob("0000_*.jpg"))
-    # another dancer's pose, in the source image's pixels (the fixture's poses are drawn for a
-    # 128x256 crop, its JPEGs are 16x32: scaled by 1/8)
+    # another dancer's pose, in the source image's pixels
     pose = tmp_path / "pose_0003.txt"
-    write_keypoints(pose, coco17_pose(3, 5) / 8.0, COCO17)
+    write_keypoints(pose, coco17_pose(3, 5), COCO17)
     assert main(["transfer", "--checkpoint", str(run / "checkpoint.pth.tar"), "--source", str(source),
                  "--pose", str(pose), "--out", str(out)]) == 0
     assert Image.open(out).size == (32, 64)

@@ -160,15 +160,16 @@ class ValidationResult:
 
 
 def validate(root: str | os.PathLike, progress: bool = True) -> ValidationResult:
-    """Check everything `load_dataset` trusts: decode every image, parse every pose, and build
+    """Check everything `load_dataset` trusts: decode every image, parse every pose (and see that
+    its joints fall on its image, `validation.pose_problem`), and build
     every split and check its semantics (`validation.split_problems`: no test identity in
     trainval, no duplicated query/gallery entry, every query identity matched from another
     camera). Problems are collected; the StreidError names the first and counts the rest."""
     from tqdm import tqdm
 
     from .images import load_image
-    from .keypoints import convention, load_keypoints
-    from .validation import split_problems
+    from .keypoints import convention
+    from .validation import pose_problem, split_problems
 
     index = read_index(Path(root))
     problems: list[str] = []
@@ -183,11 +184,11 @@ def validate(root: str | os.PathLike, progress: bool = True) -> ValidationResult
         except StreidError as exc:
             problems.append(str(exc))
         if record.pose_path and conv is not None:
-            try:
-                load_keypoints(record.pose_path, conv)
+            problem = pose_problem(record.pose_path, conv, record.path)
+            if problem:
+                problems.append(problem)
+            else:
                 poses += 1
-            except StreidError as exc:
-                problems.append(str(exc))
     if problems:
         more = f" [{len(problems) - 1} more problem(s) found]" if len(problems) > 1 else ""
         raise StreidError(problems[0] + more)

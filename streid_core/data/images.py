@@ -64,6 +64,17 @@ def read_image_bytes(path: str) -> bytes:
         raise StreidError(f"{path}: cannot read image ({exc.strerror}); check the dataset folder") from None
 
 
+def image_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from the image's header, or None when it cannot be read (the image check
+    names that problem)."""
+    try:
+        source = io.BytesIO(read_image_bytes(path)) if H5_SEPARATOR in path else path
+        with Image.open(source) as image:
+            return image.size
+    except (StreidError, UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def load_image(path: str) -> Image.Image:
     """Decode an image fully into RGB; a corrupt or truncated file is a StreidError naming it."""
     data = read_image_bytes(path)

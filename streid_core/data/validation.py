@@ -10,7 +10,9 @@ What is checked (`check_run_data`):
           must hold encoded image bytes (not a decoded array) and are checked the same way.
   poses   every pose the run reads (ST-ReIDNet's training images) parses to the convention's
           number of joints (17 for DanceReID's COCO-17, 18 for FD-GAN's OpenPose-18) with finite
-          numbers.
+          numbers, and a pose that gives joints has at least one inside its image: coordinates
+          are pixels of the image they belong to, so poses written for another size (images
+          resized after the pose files were made) would train G on blank pose maps.
   split   no identity is in both trainval and the test set (the test numbers would be measured on
           trained identities); query and gallery list no image twice (a duplicated query
           identity changes R1); every query identity has a gallery image of itself from another
@@ -39,8 +41,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import StreidError
-from .images import H5_SEPARATOR, read_h5_array, read_image_bytes
+from .images import H5_SEPARATOR, image_size, read_h5_array, read_image_bytes
 from .keypoints import KeypointConvention, convention, load_keypoints
+from .pose import canvas_pixels
 from .records import LoadedDataset, Record
 
 SKIP_HINT = "or pass --skip-validation"
@@ -116,16 +119,23 @@ def image_problem(path: str) -> str | None:
 # ------------------------------------------------------------------------------ poses
 
 
-def pose_problem(pose_path: str, conv: KeypointConvention) -> str | None:
-    """What is wrong with a pose file or HDF5 pose entry, or None if nothing."""
+def pose_problem(pose_path: str, conv: KeypointConvention, image_path: str | None = None) -> str | None:
+    """What is wrong with a pose file or HDF5 pose entry, or None if nothing. With `image_path`,
+    also whether the joints it gives miss that image entirely."""
     try:
-        load_keypoints(pose_path, conv)
+        keypoints = load_keypoints(pose_path, conv)
         # text files with NaN/inf are refused by the parser; HDF5 arrays (where NaN would pass as
         # a missing joint) are checked here
         if H5_SEPARATOR in pose_path and not np.isfinite(np.asarray(read_h5_array(pose_path), dtype=np.float64)).all():
             return f"{pose_path}: holds a non-finite number (missing joints are negative); rebuild the HDF5 file"
     except StreidError as exc:
         return str(exc)
+    size = image_size(image_path) if image_path else None
+    given = np.isfinite(keypoints).all(axis=1)
+    if size is not None and given.any() and not canvas_pixels(keypoints, size[1], size[0])[2].any():
+        return (f"{pose_path}: none of its {int(given.sum())} joints lies inside its {size[0]}x{size[1]} image "
+                f"{image_path}; pose coordinates are pixels of that image, so rescale the pose files to the "
+                "images (or the images back to the size the poses were made for)")
     return None
 
 
@@ -274,8 +284,9 @@ def run_data_problems(
     poses: list[str] = []
     if with_poses and dataset.keypoints != "none":
         conv = convention(dataset.keypoints)
-        poses = list(dict.fromkeys(r.pose_path for r in train if r.pose_path))
-        problems["pose"] = _scan(poses, lambda p: pose_problem(p, conv), threads, progress,
+        image_of = {r.pose_path: r.path for r in train if r.pose_path}
+        poses = list(image_of)
+        problems["pose"] = _scan(poses, lambda p: pose_problem(p, conv, image_of[p]), threads, progress,
                                  f"checking {dataset.name} poses")
     return problems, DataCheck(images=len(paths), poses=len(poses))
 
