@@ -60,16 +60,24 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
 
     On failure the temporary folder is removed and `path` is left as it was.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." or "x/.." cannot be renamed, their absolute names can
+    if overwrite and path.is_dir() and (Path.cwd() == path.resolve() or path.resolve() in Path.cwd().parents):
+        raise StreidError(f"{path}: holds the current folder, which cannot be replaced; run streid from another "
+                          "folder or choose another output folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual permissions
         yield tmp
         if path.exists():
             if not overwrite:
                 raise FileExistsError(path)
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "x")
+            try:
+                os.replace(path, old / "x")
+            except BaseException:  # e.g. a mount point: leave no empty .old folder behind
+                os.rmdir(old)
+                raise
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -118,3 +126,16 @@ def check_output_file(path: str | os.PathLike, flag: str) -> None:
     if path.exists() and not path.is_file():
         raise StreidError(f"{flag} {path}: is {_kind(path)}, not a file; pass a file path to write")
     _check_can_create(path.parent, flag)
+
+
+def check_not_an_input(path: str | os.PathLike, flag: str, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Fail before the work when output `path` is one of the files the command reads (or writes
+    under another flag), given as {flag: path}: writing it would replace that file, e.g. a
+    checkpoint exported over itself."""
+    path = Path(path)
+    for other_flag, other in inputs.items():
+        if not other:
+            continue
+        if path.resolve() == Path(other).resolve():
+            raise StreidError(f"{flag} {path}: is also the {other_flag} file, which writing it would replace; "
+                              f"choose another {flag}")

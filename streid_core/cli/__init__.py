@@ -71,7 +71,9 @@ _OS_HINTS = {
 
 def os_error_line(exc: OSError) -> str:
     """One line for an OSError: the file it is about, what went wrong, what to do."""
-    what = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    # OSError("text") has no strerror, and once a filename is set its str() is "[Errno None] None: ..."
+    text = str(exc.args[0]) if len(exc.args) == 1 else str(exc)
+    what = exc.strerror or (text.strip().splitlines() or [type(exc).__name__])[0]
     where = f"{exc.filename}: " if exc.filename else ""
     if exc.filename2:
         where = f"{exc.filename} -> {exc.filename2}: "

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     import torch
 
-    from ..atomic import check_output_file
+    from ..atomic import check_not_an_input, check_output_file
     from ..evaluation.export import check_opset, export_onnx, export_torchscript, max_abs_difference, onnx_session
     from ..models.loading import load_encoder
 
@@ -43,6 +43,9 @@ def run_export(args: argparse.Namespace) -> int:
     for flag, out in (("--onnx", args.onnx), ("--torchscript", args.torchscript)):
         if out:
             check_output_file(out, flag)
+            check_not_an_input(out, flag, {"--checkpoint": args.checkpoint})
+    if args.onnx and args.torchscript:
+        check_not_an_input(args.torchscript, "--torchscript", {"--onnx": args.onnx})
     if args.onnx:
         check_opset(args.opset, args.exporter)  # before the checkpoint is read
     model, (height, width) = load_encoder(Path(args.checkpoint), "cpu")

@@ -23,7 +23,7 @@ def _load_params_file(path: str) -> dict:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise StreidError(f"{path}: cannot read parameters file ({exc.strerror})") from None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         raise StreidError(f"{path}: not valid YAML/JSON; write key: value lines") from None
     if not isinstance(data, dict):
         raise StreidError(f"{path}: expected a mapping of parameter names to values")

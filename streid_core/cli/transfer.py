@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import StreidError
 from ._args import add_amp_arg, add_checkpoint_arg, add_device_arg, command_parser
 
 AMP_HELP = ("run E and G in autocast: bf16 (CPU or CUDA; bare --amp; on the CPU each checked against float32 on "
@@ -33,20 +34,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from ..atomic import atomic_file, check_output_file
-    from ..errors import StreidError
-    from ..models.pose_transfer import transfer
+    from ..atomic import atomic_file, check_not_an_input, check_output_file
+    from ..models.pose_transfer import PoseTransfer
 
     out = Path(args.out)
-    image_format = Image.registered_extensions().get(out.suffix.lower())
-    if image_format is None:
-        raise StreidError(f"--out {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
+    image_format = writable_image_format(out, "--out")
     check_output_file(out, "--out")
-    image = transfer(args.checkpoint, args.source, args.pose, args.keypoints, args.device, args.amp,
-                     source_keypoints=args.source_pose)
+    check_not_an_input(out, "--out", {"--checkpoint": args.checkpoint, "--source": args.source, "--pose": args.pose,
+                                      "--source-pose": args.source_pose})
+    model = PoseTransfer(args.checkpoint, args.device, args.amp)
+    if args.source_pose and not model.needs_source_keypoints:
+        raise StreidError(f"--source-pose {args.source_pose}: this checkpoint's G does not paint the source's limbs, "
+                          "so the source pose would be ignored; leave --source-pose out")
+    image = model.render(args.source, args.pose, args.keypoints, source_keypoints=args.source_pose)
     with atomic_file(out, "wb") as handle:
         image.save(handle, format=image_format)
     print(f"wrote {out} ({image.width}x{image.height})")
     return 0
+
+
+def writable_image_format(out: Path, flag: str) -> str:
+    """The PIL format `out`'s extension names, checked (by writing a 1x1 RGB image to memory)
+    to be one PIL can write an RGB image in: a read-only format (.psd) or one of another mode
+    (.xbm) would otherwise fail only after the drawing."""
+    import io
+
+    from PIL import Image
+
+    image_format = Image.registered_extensions().get(out.suffix.lower())
+    if image_format is None:
+        raise StreidError(f"{flag} {out}: unknown image extension {out.suffix!r}; use .png or .jpg")
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=image_format)
+    except Exception:  # KeyError (no writer), OSError / ValueError (mode): all mean "cannot write it"
+        raise StreidError(f"{flag} {out}: PIL cannot write an RGB image as {out.suffix!r}; use .png or .jpg") from None
+    return image_format

@@ -103,6 +103,8 @@ def read_keypoints(path: str | os.PathLike, conv: KeypointConvention) -> np.ndar
             text = handle.read()
     except OSError as exc:
         raise StreidError(f"{path}: cannot read pose file ({exc.strerror}); check the poses/ folder") from None
+    except UnicodeDecodeError:
+        raise StreidError(f"{path}: not a text pose file (not UTF-8 text); regenerate or fix this pose file") from None
     return parse_keypoints(text, conv, source=str(path))
 
 

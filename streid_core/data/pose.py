@@ -43,7 +43,8 @@ def canvas_pixels(keypoints: np.ndarray, height: int, width: int) -> tuple[np.nd
     """Integer (row, col) of each joint and whether it is present on the canvas."""
     kps = np.asarray(keypoints, dtype=np.float64)
     finite = np.isfinite(kps).all(axis=1)
-    safe = np.where(finite[:, None], kps, -1.0)
+    # a joint far off the canvas is absent; clipping keeps the int64 cast defined (1e30 would warn)
+    safe = np.clip(np.where(finite[:, None], kps, -1.0), -1.0, 2.0 ** 31)
     cols = np.floor(safe[:, 0]).astype(np.int64)
     rows = np.floor(safe[:, 1]).astype(np.int64)
     present = finite & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)

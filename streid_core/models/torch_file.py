@@ -5,6 +5,7 @@ the `module.` prefixes of wrapped networks); `state_dict_mismatch` says why weig
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,15 @@ def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> Any:
     if size == 0:
         raise StreidError(f"{path}: {what} is empty (0 bytes; an interrupted copy?); {fix}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns before refusing a TorchScript archive: one line is enough
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise StreidError(f"{path}: cannot read {what} ({exc.strerror or first_line(exc)}); {fix}") from None
     except Exception as exc:  # zip/pickle/unpickler errors differ by damage; all mean "unusable file"
+        if "TorchScript archive" in str(exc):
+            raise StreidError(f"{path}: is a TorchScript model (a `streid export --torchscript` output), not a "
+                              f"{what}; {fix}") from None
         detail = f"{type(exc).__name__}: {first_line(exc)}" if first_line(exc) else type(exc).__name__
         raise StreidError(f"{path}: cannot read {what} ({detail}); the file is damaged or not a torch "
                           f"file; {fix}") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ..atomic import atomic_file, write_json
+from ..atomic import atomic_file, check_output_dir, write_json
 from ..errors import StreidError
 
 KERNEL = "python3"
@@ -213,7 +213,11 @@ def run_notebooks(
     paths = [resolve_notebook(n) for n in (names or available_notebooks())]
     check_parameters(paths, parameters or {}, per_notebook or {})
     run_name = run_name or time.strftime("run-%Y%m%d-%H%M%S")
+    if run_name in (".", "..") or Path(run_name).name != run_name:
+        raise StreidError(f"--run-name {run_name!r}: must name one folder under --reports (no '/', '.' or '..'), "
+                          "e.g. run-1")
     out_dir = Path(reports_root).resolve() / run_name
+    check_output_dir(out_dir, "--run-name")  # a file of that name would stop the first notebook
     results = []
     for path in paths:
         params = {**(parameters or {}), **(per_notebook or {}).get(path.stem, {})}

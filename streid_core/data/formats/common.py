@@ -100,9 +100,21 @@ def read_splits(root: Path) -> tuple[list[dict[str, list[int]]], Path]:
 
 
 def refuse_existing(dst: Path, overwrite: bool) -> None:
-    """Converters never silently replace a dataset: checked before any work starts."""
+    """Converters never silently replace a dataset, and --dst must be a folder that can be
+    written: checked before any work starts."""
+    from ...atomic import check_output_dir
+
+    check_output_dir(dst, "--dst")
     if dst.exists() and not overwrite:
         raise StreidError(f"{dst}: already exists; pass --overwrite to replace it or choose another --dst")
+
+
+def refuse_dst_over_input(dst: Path, source: Path, what: str) -> None:
+    """--dst is replaced whole, so it must be neither the input `source` (named `what` in the
+    message) nor a folder holding it: --overwrite would delete the source with the old --dst."""
+    target = dst.resolve()
+    if target == source.resolve() or target in source.resolve().parents:
+        raise StreidError(f"--dst {dst}: holds {what}, which the new dataset would replace; choose a --dst outside it")
 
 
 def copy_verified(src: Path, dst: Path) -> None:

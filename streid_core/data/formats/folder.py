@@ -34,10 +34,11 @@ from typing import Any
 
 from ...atomic import atomic_directory
 from ...errors import StreidError
-from .common import IMAGE_EXTENSIONS, copy_verified, image_files, refuse_existing, warn
+from .common import IMAGE_EXTENSIONS, copy_verified, image_files, refuse_dst_over_input, refuse_existing, warn
 from .openreid import PER_IMAGE_CAMERAS, OpenReidBuilder, write_openreid_files
 
 CSV_COLUMNS = ("path", "pid", "camid", "frame", "video")
+MAX_CAMID = 99  # the layout names cameras with two digits; meta.json holds a slot per camera and pid
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def convert_folder(
     """One sub-folder per identity under `src` -> open-reid layout at `dst`."""
     src, dst = Path(src), Path(dst)
     _check_fraction(test_fraction)
+    refuse_dst_over_input(dst, src, f"--src {src}")
     refuse_existing(dst, overwrite)
     if not src.is_dir():
         raise StreidError(f"{src}: not a folder; --src needs one sub-folder of images per identity")
@@ -92,8 +94,12 @@ def convert_csv(
     """A CSV `path,pid[,camid][,frame][,video]` -> open-reid layout at `dst`."""
     csv_file, dst = Path(csv_file), Path(dst)
     _check_fraction(test_fraction)
+    refuse_dst_over_input(dst, csv_file, f"--csv {csv_file}")
     refuse_existing(dst, overwrite)
-    return _write(_read_csv(csv_file), csv_file, dst, test_fraction, seed, name or dst.name, overwrite)
+    items = _read_csv(csv_file)
+    for item in items:
+        refuse_dst_over_input(dst, item.path, f"{item.path} ({item.where})")
+    return _write(items, csv_file, dst, test_fraction, seed, name or dst.name, overwrite)
 
 
 def _check_fraction(test_fraction: float) -> None:
@@ -136,6 +142,8 @@ def _read_csv(csv_file: Path) -> list[_Item]:
         if not path.is_file():
             raise StreidError(f"{where}: image {path} does not exist; paths are relative to the CSV's folder")
         camid = _int_cell(cells, "camid", where, required=True) if "camid" in cells else None
+        if camid is not None and camid > MAX_CAMID:
+            raise StreidError(f"{where}: camid {camid} is above {MAX_CAMID}; number the cameras 0 to {MAX_CAMID}")
         frame = _int_cell(cells, "frame", where, required=False) if "frame" in cells else None
         video = cells.get("video") or None
         items.append(_Item(path, cells["pid"], camid, frame, video, where))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ...atomic import atomic_directory
 from ...errors import StreidError
-from .common import copy_verified, image_files, refuse_existing, warn
+from .common import copy_verified, image_files, refuse_dst_over_input, refuse_existing, warn
 from .openreid import OpenReidBuilder, write_openreid_files
 
 SUBSETS = ("bounding_box_train", "bounding_box_test", "query")
@@ -130,8 +130,10 @@ def convert_raw(fmt: RawFormat, src: Path, dst: Path, overwrite: bool = False) -
     """Convert raw `src` (Market-1501 or DukeMTMC-reID per `fmt`) into the open-reid layout at `dst`."""
     from tqdm import tqdm
 
+    refuse_dst_over_input(dst, src, f"--src {src}")
     refuse_existing(dst, overwrite)
     raw = find_raw_dir(src, fmt)
+    refuse_dst_over_input(dst, raw, f"the {fmt.title} folder {raw}")
     items, junk = _parse(raw, fmt)
 
     new_pid: dict[int, int] = {}

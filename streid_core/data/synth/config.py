@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from ...errors import StreidError
 
 MIN_DANCERS, MAX_DANCERS = 3, 8  # dancers per video, as in DanceReID's videos
+MAX_CROP_SIDE = 2048  # larger crops run out of memory while rendering, long before they are useful
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,13 @@ class SynthConfig:
 
     def validate(self) -> None:
         """Raise StreidError naming the first value that cannot produce a valid dataset."""
+        if self.seed < 0:
+            raise StreidError(f"--seed {self.seed}: must be >= 0")
         if self.height < 32 or self.width < 16:
             raise StreidError(f"--height {self.height} --width {self.width}: crops must be at least 32x16 pixels")
+        if self.height > MAX_CROP_SIDE or self.width > MAX_CROP_SIDE:
+            raise StreidError(f"--height {self.height} --width {self.width}: crops larger than "
+                              f"{MAX_CROP_SIDE}x{MAX_CROP_SIDE} pixels are not supported (DanceReID's are 256x128)")
         if self.videos < 2:
             raise StreidError(f"--videos {self.videos}: need at least 2 videos (train and test are split by video)")
         lo, hi = MIN_DANCERS * self.videos, MAX_DANCERS * self.videos
@@ -38,7 +44,8 @@ class SynthConfig:
         if self.frames < 4:
             raise StreidError(f"--frames {self.frames}: need at least 4 sampled frames per video")
         if self.frame_step < 1 or self.frames * self.frame_step * 1.25 >= 1_000_000:
-            raise StreidError(f"--frame-step {self.frame_step}: must be >= 1 and keep frame numbers below 1000000")
+            raise StreidError(f"--frames {self.frames} --frame-step {self.frame_step}: the step must be >= 1 and "
+                              "keep frame numbers (up to 1.25 x frames x step) below 1000000")
         for name in ("test_fraction", "twin_fraction", "theme_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -52,6 +52,8 @@ class VideoConfig:
 
     def validate(self) -> None:
         """Raise StreidError naming the first value that cannot produce valid videos."""
+        if self.seed < 0:
+            raise StreidError(f"--seed {self.seed}: must be >= 0")
         if self.width < 64 or self.height < 48:
             raise StreidError(f"--width {self.width} --height {self.height}: frames must be at least 64x48 pixels")
         if self.width > 3840 or self.height > 2160:
