@@ -16,6 +16,7 @@ from streid_core.data.keypoints import (
     parse_keypoints,
     read_keypoints,
 )
+from streid_core.data.validation import image_problem
 from streid_core.errors import StreidError
 
 
@@ -69,6 +70,16 @@ def _jpeg_bytes(size=(8, 16)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+def test_a_file_that_is_no_image_says_so_without_pil_internals(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is a text file with a .jpg name\n")
+    with pytest.raises(StreidError) as caught:
+        load_image(str(path))
+    assert str(caught.value) == (f"{path}: corrupt or truncated image (not an image format PIL can read); "
+                                 "replace or delete this file")
+    assert image_problem(str(path)) == f"{path}: not a readable image (not an image format PIL can read); replace or delete it"
 
 
 def test_truncated_jpeg_is_reported_with_its_path(tmp_path):

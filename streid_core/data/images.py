@@ -75,6 +75,14 @@ def image_size(path: str) -> tuple[int, int] | None:
         return None
 
 
+def decode_error_text(exc: BaseException) -> str:
+    """PIL's reason an image did not decode, without the in-memory buffer's repr that
+    UnidentifiedImageError carries ("cannot identify image file <_io.BytesIO object at 0x...>")."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format PIL can read"
+    return str(exc)
+
+
 def load_image(path: str) -> Image.Image:
     """Decode an image fully into RGB; a corrupt or truncated file is a StreidError naming it."""
     data = read_image_bytes(path)
@@ -82,5 +90,6 @@ def load_image(path: str) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()  # forces a full decode so truncated files fail here, not later
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise StreidError(f"{path}: corrupt or truncated image ({exc}); replace or delete this file") from None
+        raise StreidError(f"{path}: corrupt or truncated image ({decode_error_text(exc)}); replace or delete this "
+                          "file") from None
     return image.convert("RGB")

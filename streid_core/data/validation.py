@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import StreidError
-from .images import H5_SEPARATOR, image_size, read_h5_array, read_image_bytes
+from .images import H5_SEPARATOR, decode_error_text, image_size, read_h5_array, read_image_bytes
 from .keypoints import KeypointConvention, convention, load_keypoints
 from .pose import canvas_pixels
 from .records import LoadedDataset, Record
@@ -102,7 +102,7 @@ def image_problem(path: str) -> str | None:
         with Image.open(io.BytesIO(data)) as image:
             fmt, (width, height) = image.format, image.size
     except _DECODE_ERRORS as exc:
-        return f"{path}: not a readable image ({exc}); replace or delete it"
+        return f"{path}: not a readable image ({decode_error_text(exc)}); replace or delete it"
     if width < MIN_SIDE or height < MIN_SIDE or width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
         return f"{path}: {width}x{height} pixels is no person crop (need sides >= {MIN_SIDE} px); replace or delete it"
     marker = _END_MARKERS.get(fmt)
@@ -112,7 +112,7 @@ def image_problem(path: str) -> str | None:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except _DECODE_ERRORS as exc:
-        return f"{path}: truncated or corrupt {fmt} ({exc}); replace or delete it"
+        return f"{path}: truncated or corrupt {fmt} ({decode_error_text(exc)}); replace or delete it"
     return None
 
 
