@@ -215,12 +215,29 @@ def test_transfer_refuses_a_binary_pose_and_a_source_pose_it_would_ignore(transf
     binary.write_bytes(bytes(range(128, 256)))
     out = tmp_path / "out.png"
     assert main(_transfer(checkpoint, source, binary, out)) == 2  # was a UnicodeDecodeError traceback
-    assert f"{binary}: not a text pose file" in _error(capsys)
+    assert f"--pose {binary}: not a text pose file" in _error(capsys)
     assert main(_transfer(checkpoint, source, pose, out, "--source-pose", str(pose))) == 2  # was silently ignored
     assert f"--source-pose {pose}: this checkpoint's G does not paint the source's limbs" in _error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["binary.txt"]
     assert main(_transfer(checkpoint, source, pose, out)) == 0  # the same files without the flag draw
     assert out.is_file()
+
+
+def test_transfer_names_a_bad_source_or_pose_before_reading_the_checkpoint(tmp_path, capsys):
+    checkpoint = _damaged(tmp_path / "checkpoint.pth.tar")  # reading it would fail with another message
+    source = write_jpeg(tmp_path / "source.jpg", 1, 0)
+    pose = tmp_path / "pose.txt"
+    pose.write_text("1 1\n" * 17)
+    out = tmp_path / "out.png"
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image\n")
+    assert main(_transfer(checkpoint, text, pose, out)) == 2
+    assert _error(capsys) == f"streid: error: --source {text}: not a readable image (not an image format PIL can read); replace or delete it"
+    assert main(_transfer(checkpoint, source, tmp_path / "missing.txt", out)) == 2
+    assert f"--pose {tmp_path / 'missing.txt'}: cannot read pose file (No such file or directory)" in _error(capsys)
+    assert main(_transfer(checkpoint, source, pose, out, "--keypoints", "openpose18")) == 2  # 17 lines, not 18
+    assert f"{pose}: pose file has 17 lines, expected 18 (openpose18" in _error(capsys)
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------ export

@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     check_output_file(out, "--out")
     check_not_an_input(out, "--out", {"--checkpoint": args.checkpoint, "--source": args.source, "--pose": args.pose,
                                       "--source-pose": args.source_pose})
+    _check_inputs(args)
     model = PoseTransfer(args.checkpoint, args.device, args.amp)
     if args.source_pose and not model.needs_source_keypoints:
         raise StreidError(f"--source-pose {args.source_pose}: this checkpoint's G does not paint the source's limbs, "
@@ -51,6 +52,30 @@ def _run(args: argparse.Namespace) -> int:
         image.save(handle, format=image_format)
     print(f"wrote {out} ({image.width}x{image.height})")
     return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """The source image and the pose files, before the checkpoint loads: a bad one is named in
+    seconds rather than after E and G are built. Without --keypoints a pose file is only read as
+    text here; its joints are parsed once the model says which convention it uses."""
+    from ..data.keypoints import convention, read_keypoints
+    from ..data.validation import image_problem
+
+    problem = image_problem(str(args.source))
+    if problem:
+        raise StreidError(f"--source {problem}")
+    for flag, pose in (("--pose", args.pose), ("--source-pose", args.source_pose)):
+        if not pose:
+            continue
+        if args.keypoints:
+            read_keypoints(pose, convention(args.keypoints))
+            continue
+        try:
+            Path(pose).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise StreidError(f"{flag} {pose}: cannot read pose file ({exc.strerror}); check the path") from None
+        except UnicodeDecodeError:
+            raise StreidError(f"{flag} {pose}: not a text pose file (not UTF-8 text); regenerate or fix it") from None
 
 
 def writable_image_format(out: Path, flag: str) -> str:
