@@ -133,11 +133,18 @@ def pose_invariance_probe(features: np.ndarray, pids: Sequence[int], pose_labels
 def pose_linear_probe(features: np.ndarray, pose_labels: Sequence[int], pids: Sequence[int], folds: int = 5,
                       seed: int = 0) -> float:
     """Accuracy of a logistic-regression classifier predicting the pose cluster from the
-    (L2-normalised) feature, cross-validated with whole identities held out of training, so a
-    feature cannot score by recognising the person. Compare with always answering the largest
-    cluster; lower = less pose in the feature."""
+    (L2-normalised, then standardised) feature, cross-validated with whole identities held out
+    of training, so a feature cannot score by recognising the person. Compare with always
+    answering the largest cluster; lower = less pose in the feature.
+
+    Each dimension is standardised with the training fold's mean and spread. On the unit-norm
+    feature alone, C = 1 regularised the classifier so hard that it answered the largest cluster
+    for every encoder on a dataset where pose sits in small directions of the feature (the probe
+    read 30.7 % for all of them on SynthDance seed 2026, where standardised it reads about 37 %)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
     x = np.asarray(features, dtype=np.float64)
@@ -152,6 +159,7 @@ def pose_linear_probe(features: np.ndarray, pose_labels: Sequence[int], pids: Se
             if len(np.unique(y[train])) < 2:  # one pose in training: the classifier can only answer it
                 correct += int((y[test] == y[train][0]).sum())
                 continue
-            model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(x[train], y[train])
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+            model.fit(x[train], y[train])
             correct += int((model.predict(x[test]) == y[test]).sum())
     return correct / len(y)
