@@ -58,7 +58,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
     """The source image and the pose files, before the checkpoint loads: a bad one is named in
     seconds rather than after E and G are built. Without --keypoints a pose file is only read as
     text here; its joints are parsed once the model says which convention it uses."""
-    from ..data.keypoints import convention, read_keypoints
+    from ..data.keypoints import convention, read_keypoints, read_pose_text
     from ..data.validation import image_problem
 
     problem = image_problem(str(args.source))
@@ -67,15 +67,13 @@ def _check_inputs(args: argparse.Namespace) -> None:
     for flag, pose in (("--pose", args.pose), ("--source-pose", args.source_pose)):
         if not pose:
             continue
-        if args.keypoints:
-            read_keypoints(pose, convention(args.keypoints))
-            continue
         try:
-            Path(pose).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise StreidError(f"{flag} {pose}: cannot read pose file ({exc.strerror}); check the path") from None
-        except UnicodeDecodeError:
-            raise StreidError(f"{flag} {pose}: not a text pose file (not UTF-8 text); regenerate or fix it") from None
+            if args.keypoints:
+                read_keypoints(pose, convention(args.keypoints))
+            else:
+                read_pose_text(pose)
+        except StreidError as exc:
+            raise StreidError(f"{flag} {exc}") from None
 
 
 def writable_image_format(out: Path, flag: str) -> str:

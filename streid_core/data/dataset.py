@@ -178,13 +178,14 @@ def validate(root: str | os.PathLike, progress: bool = True) -> ValidationResult
     conv = convention(index.keypoints) if index.keypoints != "none" else None
     images = poses = 0
     for record in tqdm(index.all_records(), desc=f"checking {index.name}", unit="img", disable=None if progress else True):
+        size = None
         try:
-            load_image(record.path)
+            size = load_image(record.path).size
             images += 1
         except StreidError as exc:
             problems.append(str(exc))
         if record.pose_path and conv is not None:
-            problem = pose_problem(record.pose_path, conv, record.path)
+            problem = pose_problem(record.pose_path, conv, record.path, size)
             if problem:
                 problems.append(problem)
             else:

@@ -64,6 +64,10 @@ def read_image_bytes(path: str) -> bytes:
         raise StreidError(f"{path}: cannot read image ({exc.strerror}); check the dataset folder") from None
 
 
+# what PIL raises for a file it cannot decode (a damaged header, a truncated body, a bomb)
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
 def image_size(path: str) -> tuple[int, int] | None:
     """(width, height) from the image's header, or None when it cannot be read (the image check
     names that problem)."""
@@ -71,7 +75,7 @@ def image_size(path: str) -> tuple[int, int] | None:
         source = io.BytesIO(read_image_bytes(path)) if H5_SEPARATOR in path else path
         with Image.open(source) as image:
             return image.size
-    except (StreidError, UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except (StreidError, *DECODE_ERRORS):
         return None
 
 

@@ -98,14 +98,18 @@ def read_keypoints(path: str | os.PathLike, conv: KeypointConvention) -> np.ndar
 
     Any negative coordinate marks the joint missing (FD-GAN writes "-1 -1").
     """
+    return parse_keypoints(read_pose_text(path), conv, source=str(path))
+
+
+def read_pose_text(path: str | os.PathLike) -> str:
+    """The text of a pose file; a missing, unreadable or binary file is a StreidError naming it."""
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except OSError as exc:
         raise StreidError(f"{path}: cannot read pose file ({exc.strerror}); check the poses/ folder") from None
     except UnicodeDecodeError:
         raise StreidError(f"{path}: not a text pose file (not UTF-8 text); regenerate or fix this pose file") from None
-    return parse_keypoints(text, conv, source=str(path))
 
 
 def load_keypoints(pose_path: str, conv: KeypointConvention) -> np.ndarray:

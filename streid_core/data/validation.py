@@ -38,10 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import StreidError
-from .images import H5_SEPARATOR, decode_error_text, image_size, read_h5_array, read_image_bytes
+from .images import DECODE_ERRORS, H5_SEPARATOR, decode_error_text, image_size, read_h5_array, read_image_bytes
 from .keypoints import KeypointConvention, convention, load_keypoints
 from .pose import canvas_pixels
 from .records import LoadedDataset, Record
@@ -51,7 +51,6 @@ MIN_SIDE = 4  # pixels; smaller is no person crop (and breaks the random crop)
 _CHUNK = 256  # files per thread-pool task
 TAIL_BYTES = 64  # where the end marker is looked for; trailing padding beyond it means a full decode
 _END_MARKERS = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND"}
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _KIND_PLURAL = {"split": "split problems", "image": "bad images", "pose": "bad pose files"}
 _KIND_SINGULAR = {"split": "split problem", "image": "bad image", "pose": "bad pose file"}
 
@@ -101,7 +100,7 @@ def image_problem(path: str) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt, (width, height) = image.format, image.size
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         return f"{path}: not a readable image ({decode_error_text(exc)}); replace or delete it"
     if width < MIN_SIDE or height < MIN_SIDE or width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
         return f"{path}: {width}x{height} pixels is no person crop (need sides >= {MIN_SIDE} px); replace or delete it"
@@ -111,7 +110,7 @@ def image_problem(path: str) -> str | None:
     try:  # no end marker where it belongs, or a format without one: a full decode decides
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         return f"{path}: truncated or corrupt {fmt} ({decode_error_text(exc)}); replace or delete it"
     return None
 
@@ -119,9 +118,11 @@ def image_problem(path: str) -> str | None:
 # ------------------------------------------------------------------------------ poses
 
 
-def pose_problem(pose_path: str, conv: KeypointConvention, image_path: str | None = None) -> str | None:
+def pose_problem(pose_path: str, conv: KeypointConvention, image_path: str | None = None,
+                 size: tuple[int, int] | None = None) -> str | None:
     """What is wrong with a pose file or HDF5 pose entry, or None if nothing. With `image_path`,
-    also whether the joints it gives miss that image entirely."""
+    also whether the joints it gives miss that image entirely; its (width, height) is `size`
+    when the caller has decoded it, else read from the header."""
     try:
         keypoints = load_keypoints(pose_path, conv)
         # text files with NaN/inf are refused by the parser; HDF5 arrays (where NaN would pass as
@@ -130,7 +131,8 @@ def pose_problem(pose_path: str, conv: KeypointConvention, image_path: str | Non
             return f"{pose_path}: holds a non-finite number (missing joints are negative); rebuild the HDF5 file"
     except StreidError as exc:
         return str(exc)
-    size = image_size(image_path) if image_path else None
+    if image_path and size is None:
+        size = image_size(image_path)
     given = np.isfinite(keypoints).all(axis=1)
     if size is not None and given.any() and not canvas_pixels(keypoints, size[1], size[0])[2].any():
         return (f"{pose_path}: none of its {int(given.sum())} joints lies inside its {size[0]}x{size[1]} image "
